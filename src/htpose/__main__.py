@@ -1,0 +1,5 @@
+import sys
+
+from htpose.cli import main
+
+sys.exit(main())

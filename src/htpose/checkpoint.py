@@ -1,0 +1,117 @@
+"""Checkpoints: one safetensors file whose header carries the JSON config.
+
+A checkpoint is ``NAME.safetensors``: the denoiser's weights, plus (for training state)
+optimizer tensors under ``optim/`` and the RNG state under ``rng/``. Its header metadata
+``"htpose"`` holds JSON ``{"format", "config", "meta"}``. Nothing is unpickled on load, and
+writes are atomic (temporary file, then rename), so the last good checkpoint survives any
+interruption.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from htpose.config import Config, config_from_dict
+from htpose.errors import CheckpointError, HtposeError
+from htpose.io import atomic_path
+from htpose.model.denoiser import Denoiser
+
+FORMAT_VERSION = 1
+PRIVATE_PREFIXES = ("optim/", "rng/")
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    config: Config,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Write weights (+ ``extra_tensors``) with the config and ``meta`` in the header."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    for k, v in (extra_tensors or {}).items():
+        tensors[k] = v.detach().contiguous().cpu()
+    header = {"format": FORMAT_VERSION, "config": config.to_dict(), "meta": meta or {}}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"htpose": json.dumps(header)})
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, dict[str, Any]]:
+    """Read every tensor, the config and the meta of a checkpoint, validating the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(
+            f"{path} is a pickle/torch.save file; htpose loads only .safetensors checkpoints"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get("htpose")
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error type for foreign bytes
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated or foreign): {exc}"
+        ) from exc
+    if raw is None:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not an htpose checkpoint (no header)"
+        )
+    try:
+        header = json.loads(raw)
+        version = header["format"]
+        cfg_values, meta = header["config"], header.get("meta", {})
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: the htpose header is corrupt") from exc
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is not supported by this htpose"
+        )
+    try:
+        config = config_from_dict(cfg_values)
+    except HtposeError as exc:
+        raise CheckpointError(f"{path}: its config is invalid: {exc}") from exc
+    return tensors, config, meta
+
+
+def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The denoiser's weights among a checkpoint's tensors."""
+    return {k: v for k, v in tensors.items() if not k.startswith(PRIVATE_PREFIXES)}
+
+
+def load_weights(
+    model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path
+) -> None:
+    """Load weights strictly, reporting a mismatch as a one-line :class:`CheckpointError`."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        if missing:
+            detail = f"missing {missing[0]!r}"
+        elif unexpected:
+            detail = f"unexpected {unexpected[0]!r}"
+        else:
+            key = wrong[0]
+            detail = f"{key!r} is {tuple(state[key].shape)}, the model's {tuple(own[key].shape)}"
+        raise CheckpointError(f"{source} does not fit the model config: {detail}")
+    model.load_state_dict(state)
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Denoiser, Config, dict[str, Any]]:
+    """Build the denoiser a checkpoint describes and load its weights (eval mode)."""
+    tensors, config, meta = read_checkpoint(path)
+    model = Denoiser(config.model)
+    load_weights(model, model_state(tensors), path)
+    return model.to(device).eval(), config, meta

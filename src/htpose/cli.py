@@ -1,0 +1,286 @@
+"""The ``htpose`` command: a thin layer of argument parsing over the library.
+
+User errors print one line (``htpose: error: ...``) and exit 2; nothing prints a traceback
+unless ``HTPOSE_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from htpose.errors import HtposeError
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _str_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _load_cfg(args: argparse.Namespace):
+    from htpose.config import apply_overrides, load_config
+
+    cfg = load_config(args.config)
+    overrides = list(args.set or [])
+    if getattr(args, "steps", None):
+        overrides.append(f"train.steps={args.steps}")
+    if getattr(args, "data", None):
+        overrides.append(f"data.clips={args.data}")
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from htpose.train import train
+
+    cfg = _load_cfg(args)
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    path = train(cfg, out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
+    log = out / "metrics.jsonl"
+    last = (
+        log.read_text().strip().splitlines()[-1]
+        if log.exists() and log.read_text().strip()
+        else "{}"
+    )
+    print(f"model: {path}")
+    print(f"last log entry: {last}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from htpose.aggregation import AGGREGATIONS
+    from htpose.checkpoint import load_model
+    from htpose.data.sources import load_sequences
+    from htpose.evaluate import add_noise, evaluate, noise_from_config, result_json
+    from htpose.io import write_json
+
+    for agg in args.aggregate:
+        if agg not in AGGREGATIONS:
+            raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
+    model, cfg, meta = load_model(args.checkpoint, args.device)
+    data = args.data or cfg.data.clips
+    sequences = load_sequences(
+        data,
+        args.cameras or cfg.data.cameras,
+        args.split,
+        args.subjects or cfg.data.test_subjects,
+        args.views,
+        args.fps,
+        args.keypoints,
+        args.allow_pickle,
+        cfg.data.distortion,
+    )
+    if not sequences:
+        raise HtposeError(f"{data}: no sequences to evaluate in split {args.split!r}")
+    if args.noisy:
+        sequences = add_noise(sequences, noise_from_config(cfg), args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hyps = args.hypotheses or [cfg.diffusion.hypotheses]
+    steps = args.steps or cfg.diffusion.sampling_steps
+    if steps > cfg.diffusion.timesteps:
+        raise HtposeError(f"--steps must be at most {cfg.diffusion.timesteps}")
+    is_3dhp = all(s.valid is not None for s in sequences)
+    result = evaluate(
+        model,
+        cfg,
+        sequences,
+        hyps,
+        steps,
+        args.aggregate,
+        not args.no_flip,
+        args.seed,
+        args.batch or cfg.eval.batch_windows,
+        pck=is_3dhp,
+        progress=not args.no_progress,
+    )
+    input_kind = "noisy 2D" if args.noisy else ("detected 2D" if args.keypoints else "GT 2D")
+    for (agg, h), table in result.tables.items():
+        print()
+        print(
+            table.format(f"== {agg}, H={h}, K={steps}, {input_kind}, {len(sequences)} sequences ==")
+        )
+    print(
+        f"\n{result.frames} frames in {result.seconds:.1f} s of sampling: {result.fps:.1f} frames/s"
+    )
+    if args.json:
+        primary = (args.aggregate[0], hyps[-1])
+        write_json(
+            args.json,
+            result_json(
+                result,
+                primary,
+                {
+                    "checkpoint": str(args.checkpoint),
+                    "data": str(data),
+                    "steps": steps,
+                    "input": input_kind,
+                    "flip_test": not args.no_flip,
+                    "train_step": meta.get("step"),
+                },
+            ),
+        )
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from htpose.profile import profile_config
+
+    cfg = _load_cfg(args)
+    prof = profile_config(cfg, args.hypotheses, args.steps_k, None, args.train_batch, args.time)
+    if args.json:
+        print(json.dumps(prof.as_dict(), indent=2))
+        return 0
+    h = args.hypotheses or cfg.diffusion.hypotheses
+    k = args.steps_k or cfg.diffusion.sampling_steps
+    m = cfg.model
+    print(f"config {args.config}: frames {m.frames}, width {m.width}, depth {m.depth}")
+    print(f"{'params':34} {prof.params_m:10.3f} M")
+    train_label = f"train step MACs (batch {args.train_batch})"
+    print(
+        f"{train_label:34} {prof.train_gmacs:10.3f} G all, {prof.train_gmacs_linear:.3f} G linear"
+    )
+    infer_label = f"inference MACs (H={h}, K={k})"
+    print(
+        f"{infer_label:34} {prof.infer_gmacs:10.3f} G all, {prof.infer_gmacs_linear:.3f} G linear"
+    )
+    if prof.fps is not None:
+        print(f"{'inference speed':34} {prof.fps:10.1f} frames/s (median of {args.time})")
+    return 0
+
+
+def cmd_convert_h36m(args: argparse.Namespace) -> int:
+    from htpose.data.h36m import convert_h36m
+
+    for path in convert_h36m(args.positions_3d, args.out, args.positions_2d):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="htpose", description="3D human pose lifting by diffusion, with HTP."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a denoiser from a YAML config")
+    p.add_argument("--config", required=True, help="YAML file, e.g. configs/cmu_small.yaml")
+    p.add_argument("--out", help="run folder (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.safetensors")
+    p.add_argument("--steps", type=_positive_int, help="override train.steps")
+    p.add_argument(
+        "--stop-at",
+        type=_positive_int,
+        metavar="STEP",
+        help="stop after STEP (checkpointed); continue later with --resume",
+    )
+    p.add_argument("--data", help="override data.clips (a clip collection .npz)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config value")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
+    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
+    p.add_argument("--data", help="clip collection, Human3.6M data_3d_*.npz or 3DHP file")
+    p.add_argument("--keypoints", help="2D detections (Human3.6M data_2d_*.npz or converted)")
+    p.add_argument("--cameras", help="Human3.6M camera JSON (default: the training config's)")
+    p.add_argument(
+        "--split", default="test", help="split of the collection, or 'all' (default test)"
+    )
+    p.add_argument(
+        "--subjects", type=_str_list, help="camera subjects for clip collections (default S9,S11)"
+    )
+    p.add_argument("--views", type=_int_list, help="camera indices per subject (default all 4)")
+    p.add_argument("--fps", type=float, help="frame rate of the data (overrides its .json)")
+    p.add_argument("--hypotheses", type=_int_list, help="H, or several: 1,5,20 (sampled once)")
+    p.add_argument("--steps", type=_positive_int, help="DDIM steps K")
+    p.add_argument(
+        "--aggregate",
+        type=_str_list,
+        default=["mean"],
+        help="mean|jpma|pbest|jbest, comma-separated",
+    )
+    p.add_argument(
+        "--noisy", action="store_true", help="perturb the 2D with the detector-noise model"
+    )
+    p.add_argument("--no-flip", action="store_true", help="disable test-time flip")
+    p.add_argument(
+        "--allow-pickle", action="store_true", help="allow reading pickled Human3.6M/3DHP files"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=_positive_int, help="windows per batch")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("profile", help="params, MACs and speed of a config")
+    p.add_argument("--config", required=True)
+    p.add_argument("--hypotheses", type=_positive_int)
+    p.add_argument("--steps", dest="steps_k", type=_positive_int, help="DDIM steps K")
+    p.add_argument("--train-batch", type=_positive_int, default=1)
+    p.add_argument(
+        "--time", type=int, default=0, metavar="RUNS", help="also time inference (median of RUNS)"
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("convert-h36m", help="convert pickled Human3.6M files to pickle-free ones")
+    p.add_argument("positions_3d", help="data_3d_h36m.npz")
+    p.add_argument("--positions-2d", help="data_2d_h36m_<detector>.npz")
+    p.add_argument("--out", required=True, help="output clip collection .npz")
+    p.set_defaults(func=cmd_convert_h36m)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HtposeError as exc:
+        print(f"htpose: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("htpose: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line unless debugging
+        if os.environ.get("HTPOSE_DEBUG"):
+            raise
+        print(
+            f"htpose: internal error: {type(exc).__name__}: {exc} (set HTPOSE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

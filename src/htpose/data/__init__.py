@@ -1,0 +1,1 @@
+"""Data: skeleton-aware cameras, clip collections, data-set readers, windows and batches."""

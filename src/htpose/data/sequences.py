@@ -1,0 +1,94 @@
+"""Camera-view sequences: the unit every trainer, evaluator and lifter works on.
+
+A :class:`Sequence` is one motion seen by one camera at the model rate: 2D keypoints in
+pixels and, when known, the camera-frame 3D joints (root-relative) and root trajectory.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from htpose.data.camera import Camera, normalize_screen
+from htpose.skeleton import FLIP_PERM
+
+
+@dataclass
+class Sequence:
+    """One clip through one camera.
+
+    Shapes: ``keypoints_2d`` ``(T, J, 2)`` pixels; ``joints_3d`` ``(T, J, 3)`` metres,
+    camera frame, pelvis at the origin; ``root`` ``(T, 3)`` camera-frame pelvis position;
+    ``valid`` ``(T,)`` frames that count in metrics (3DHP marks some invalid).
+    """
+
+    name: str
+    action: str
+    keypoints_2d: np.ndarray
+    camera: Camera
+    joints_3d: np.ndarray | None = None
+    root: np.ndarray | None = None
+    valid: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.keypoints_2d)
+
+    def normalized_2d(self) -> np.ndarray:
+        """``(T, J, 2)`` keypoints in normalised screen coordinates."""
+        t = torch.from_numpy(np.ascontiguousarray(self.keypoints_2d, dtype=np.float32))
+        return normalize_screen(t, self.camera.width, self.camera.height).numpy()
+
+
+def flip_2d(xy: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Mirror normalised 2D ``(..., J, 2)`` about the vertical axis and swap left/right."""
+    perm = list(FLIP_PERM)
+    out = xy[..., perm, :].clone() if torch.is_tensor(xy) else xy[..., perm, :].copy()
+    out[..., 0] = -out[..., 0]
+    return out
+
+
+def flip_3d(xyz: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Mirror camera-frame 3D ``(..., J, 3)`` in x and swap left/right (pairs with flip_2d)."""
+    return flip_2d(xyz)
+
+
+@dataclass(frozen=True)
+class DetectorNoise:
+    """A model of 2D detector error, in pixels (for 1000-pixel-wide images).
+
+    Per joint: white jitter (``jitter_px``), a slowly drifting offset (``drift_px``, a
+    random walk smoothed over ``drift_frames``), and rare gross outliers (``outlier_prob``
+    per joint and frame, ``outlier_px`` in size). The defaults give a mean 2D error of
+    about 5 px, similar to cascaded-pyramid detections on Human3.6M.
+    """
+
+    jitter_px: float = 2.5
+    drift_px: float = 3.5
+    drift_frames: int = 25
+    outlier_prob: float = 0.005
+    outlier_px: float = 30.0
+
+    def apply(
+        self, keypoints: np.ndarray, rng: np.random.Generator, scale: float = 1.0
+    ) -> np.ndarray:
+        """Perturb ``(T, J, 2)`` pixels; ``scale`` multiplies every size (image width / 1000)."""
+        t, j, _ = keypoints.shape
+        out = keypoints + rng.normal(0.0, self.jitter_px * scale, keypoints.shape)
+        if self.drift_px > 0:
+            steps = max(1, self.drift_frames)
+            walk = rng.normal(0.0, 1.0, (t + steps, j, 2))
+            kernel = np.ones(steps) / np.sqrt(steps)
+            drift = np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid")[:t], 0, walk)
+            out = out + drift * self.drift_px * scale
+        if self.outlier_prob > 0:
+            hit = rng.random((t, j, 1)) < self.outlier_prob
+            out = out + hit * rng.normal(0.0, self.outlier_px * scale, keypoints.shape)
+        return out.astype(keypoints.dtype)
+
+
+def noise_seed(name: str, seed: int) -> np.random.Generator:
+    """A generator fixed by the sequence name, so every model is tested on the same noise."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])

@@ -1,0 +1,162 @@
+"""Evaluating a lifter on labelled sequences: sample once, aggregate many ways, tabulate.
+
+The largest requested hypothesis count is sampled once; smaller counts use its first
+hypotheses (they are independent draws), so ``H = 1, 5, 20`` cost one ``H = 20`` run.
+Each sequence is covered by consecutive windows and every frame is predicted exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence as Seq
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from htpose.aggregation import ORACLE_AGGREGATIONS, aggregate
+from htpose.config import Config
+from htpose.data.sequences import DetectorNoise, Sequence, noise_seed
+from htpose.data.temporal import split_windows
+from htpose.diffusion.ddim import DDIMSampler
+from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.schedule import NoiseSchedule
+from htpose.errors import HtposeError
+from htpose.metrics import ErrorTable, auc, joint_errors, mpjpe, mpjve, p_mpjpe
+from htpose.model.denoiser import Denoiser
+
+
+@dataclass
+class EvalResult:
+    """Tables keyed by ``(aggregation, hypotheses)`` and the speed of the sampling."""
+
+    tables: dict[tuple[str, int], ErrorTable] = field(default_factory=dict)
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+def add_noise(sequences: Seq[Sequence], noise: DetectorNoise, seed: int = 0) -> list[Sequence]:
+    """Copies of ``sequences`` with detector noise fixed by each sequence's name."""
+    out = []
+    for s in sequences:
+        noisy = noise.apply(s.keypoints_2d, noise_seed(s.name, seed), scale=s.camera.width / 1000.0)
+        out.append(Sequence(s.name, s.action, noisy, s.camera, s.joints_3d, s.root, s.valid))
+    return out
+
+
+@torch.no_grad()
+def evaluate(
+    model: Denoiser,
+    cfg: Config,
+    sequences: Seq[Sequence],
+    hypotheses: Seq[int] = (20,),
+    steps: int = 10,
+    aggregations: Seq[str] = ("mean",),
+    flip_test: bool = True,
+    seed: int = 0,
+    batch_windows: int = 16,
+    pck: bool = False,
+    progress: bool = True,
+) -> EvalResult:
+    """Per-action error tables for every (aggregation, H) pair; see the module docstring."""
+    if any(s.joints_3d is None for s in sequences):
+        raise HtposeError("evaluation needs 3D ground truth for every sequence")
+    if "jpma" in aggregations and any(not s.camera.calibrated for s in sequences):
+        raise HtposeError("jpma needs calibrated cameras; this data set has none (use mean)")
+    frames = cfg.model.frames
+    device = next(model.parameters()).device
+    sampler = DDIMSampler(
+        NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
+        steps,
+        cfg.diffusion.eta,
+        cfg.diffusion.clip_denoised,
+    )
+    h_max = max(hypotheses)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    metrics = ("mpjpe_mm", "p_mpjpe_mm", "mpjve_mm") + (("pck", "auc") if pck else ())
+    result = EvalResult({(a, h): ErrorTable(metrics) for a in aggregations for h in hypotheses})
+
+    # Every window of every sequence, batched across sequences.
+    items = []  # (sequence index, window index)
+    windows = []  # per sequence: normalised 2D, target 3D, pixels, root, each (N, F, ...)
+    for si, seq in enumerate(sequences):
+        parts = [seq.normalized_2d(), seq.joints_3d, seq.keypoints_2d, seq.root]
+        windows.append([split_windows(np.asarray(p, np.float32), frames)[0] for p in parts])
+        items.extend((si, wi) for wi in range(len(windows[-1][0])))
+    preds = {
+        key: [np.zeros((len(w[0]), frames, 17, 3), np.float32) for w in windows]
+        for key in result.tables
+    }
+
+    def gather(part: int, chunk: list[tuple[int, int]]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([windows[s][part][w] for s, w in chunk]))
+
+    bar = tqdm(
+        total=len(items), desc="evaluate", unit="window", disable=not progress, dynamic_ncols=True
+    )
+    for i in range(0, len(items), batch_windows):
+        chunk = items[i : i + batch_windows]
+        x2d, target, pixels, root = (gather(p, chunk) for p in range(4))
+        x2d = x2d.to(device)
+        intr = torch.stack([sequences[s].camera.intrinsics() for s, _ in chunk]).float()
+        tick = time.perf_counter()
+        hyps = sample_hypotheses(model, sampler, x2d, h_max, flip_test, gen).cpu()
+        result.seconds += time.perf_counter() - tick
+        for agg, h in result.tables:
+            out = aggregate(
+                agg,
+                hyps[:, :h],
+                target if agg in ORACLE_AGGREGATIONS else None,
+                pixels,
+                intr,
+                root,
+                cfg.data.distortion,
+            )
+            for (s, w), pose in zip(chunk, out.numpy()):
+                preds[(agg, h)][s][w] = pose
+        bar.update(len(chunk))
+    bar.close()
+    result.frames = sum(len(s) for s in sequences)
+
+    for key, table in result.tables.items():
+        for si, seq in enumerate(sequences):
+            pred = torch.from_numpy(preds[key][si].reshape(-1, 17, 3)[: len(seq)]).double()
+            gt = torch.from_numpy(seq.joints_3d).double()
+            valid = np.ones(len(seq), bool) if seq.valid is None else seq.valid
+            values = {
+                "mpjpe_mm": 1000 * mpjpe(pred, gt).numpy()[valid],
+                "p_mpjpe_mm": 1000 * p_mpjpe(pred, gt).numpy()[valid],
+                "mpjve_mm": 1000 * mpjve(pred, gt).numpy()[valid[1:]]
+                if len(seq) > 1
+                else np.zeros(0),
+            }
+            if pck:
+                from htpose.data.mpi3dhp import PCK_JOINTS
+
+                errs = 1000 * joint_errors(pred, gt).numpy()[valid][:, PCK_JOINTS]
+                values["pck"] = np.array([100 * (e < 150).mean() for e in errs])
+                values["auc"] = np.array([auc(e[None]) for e in errs])
+            table.add(seq.action, **values)
+    return result
+
+
+def result_json(result: EvalResult, primary: tuple[str, int], extra: dict | None = None) -> dict:
+    """The ``--json`` document: the primary result at the top level, every pair in ``results``."""
+    doc = dict(result.tables[primary].summary())
+    doc.update({"aggregate": primary[0], "hypotheses": primary[1], "fps": result.fps})
+    doc["results"] = [
+        {"aggregate": a, "hypotheses": h, **table.summary()}
+        for (a, h), table in result.tables.items()
+    ]
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def noise_from_config(cfg: Config) -> DetectorNoise:
+    return DetectorNoise(**asdict(cfg.data.noise))

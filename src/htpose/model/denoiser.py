@@ -1,0 +1,123 @@
+"""The spatio-temporal transformer denoiser (D3DP-style, MixSTE backbone).
+
+One token per joint per frame. The 2D condition and the noisy 3D pose are embedded
+separately and summed, which equals one linear layer on their 5-channel concatenation but
+lets the condition's part (and the position embeddings) be computed once per clip and reused
+for every hypothesis and diffusion step (:meth:`Denoiser.encode_condition`).
+
+Each of the ``depth`` block pairs runs a spatial block (attention across the J joints of a
+frame) then a temporal block (attention across the F frames of a joint). The timestep
+embedding is added to the tokens once, before the first (spatial) block, as D3DP does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from htpose.model.blocks import TransformerBlock
+from htpose.model.embeddings import TimestepEmbedding
+from htpose.skeleton import NUM_JOINTS
+
+
+@dataclass
+class ModelConfig:
+    """Denoiser size. Paper size (D3DP): frames 243, width 512, depth 8, heads 8."""
+
+    frames: int = 27
+    joints: int = NUM_JOINTS
+    width: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    drop_path: float = 0.1
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        from htpose.errors import ConfigError
+
+        for name in ("frames", "joints", "width", "depth", "heads"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be a positive integer")
+        if self.width % self.heads:
+            raise ConfigError(
+                f"model.width ({self.width}) must be divisible by model.heads ({self.heads})"
+            )
+        if not 0.0 <= self.drop_path < 1.0 or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.drop_path and model.dropout must be in [0, 1)")
+        if self.mlp_ratio <= 0:
+            raise ConfigError("model.mlp_ratio must be positive")
+
+
+class BlockPair(nn.Module):
+    """Spatial then temporal transformer block on tokens ``(B, F, J, C)``."""
+
+    def __init__(self, cfg: ModelConfig, drop_path: float) -> None:
+        super().__init__()
+        self.spatial = TransformerBlock(cfg.width, cfg.heads, cfg.mlp_ratio, drop_path, cfg.dropout)
+        self.temporal = TransformerBlock(
+            cfg.width, cfg.heads, cfg.mlp_ratio, drop_path, cfg.dropout
+        )
+
+    def forward(self, x: torch.Tensor, temporal_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, f, j, c = x.shape
+        x = self.spatial(x.reshape(b * f, j, c)).reshape(b, f, j, c)
+        x = x.permute(0, 2, 1, 3).reshape(b * j, f, c)
+        x = self.temporal(x, temporal_mask)
+        return x.reshape(b, j, f, c).permute(0, 2, 1, 3)
+
+
+class Denoiser(nn.Module):
+    """Predicts clean 3D poses ``y_0`` from noisy ones.
+
+    ``forward(y_t (N, F, J, 3), t (N,), cond (N, F, J, C)) -> (N, F, J, 3)`` where ``cond``
+    comes from :meth:`encode_condition` on the 2D keypoints ``(N, F, J, 2)``.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        c = cfg.width
+        self.cond_embed = nn.Linear(2, c)
+        self.pose_embed = nn.Linear(3, c, bias=False)
+        self.joint_pos = nn.Parameter(torch.zeros(1, 1, cfg.joints, c))
+        self.frame_pos = nn.Parameter(torch.zeros(1, cfg.frames, 1, c))
+        self.time_embed = TimestepEmbedding(c)
+        rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
+        self.blocks = nn.ModuleList(BlockPair(cfg, r) for r in rates)
+        self.head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 3))
+        self.apply(_init_weights)
+        nn.init.trunc_normal_(self.joint_pos, std=0.02)
+        nn.init.trunc_normal_(self.frame_pos, std=0.02)
+
+    def encode_condition(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
+        """Embed normalised 2D keypoints ``(N, F, J, 2)`` -> ``(N, F, J, C)`` (with positions)."""
+        self._check_shape(keypoints_2d, 2)
+        return self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos
+
+    def forward(self, y_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        self._check_shape(y_t, 3)
+        x = cond + self.pose_embed(y_t) + self.time_embed(t)[:, None, None, :]
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    def _check_shape(self, x: torch.Tensor, channels: int) -> None:
+        expected = (self.cfg.frames, self.cfg.joints, channels)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"expected a (N, {', '.join(map(str, expected))}) tensor, got {tuple(x.shape)}"
+            )
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,137 @@
+"""Parameters, MACs and speed of a denoiser configuration.
+
+MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (MACs = FLOPs / 2) with
+the math attention backend forced: on the CPU the fused attention kernel has no FLOP
+formula and would be missed. Two totals are given: ``all`` (every matrix product) and
+``linear`` (matrix products of linear layers only, ``mm``/``addmm``; the attention score and
+value products run as batched ``bmm`` and are left out), the convention of published
+tables that count with module hooks.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from htpose.config import Config
+from htpose.diffusion.ddim import DDIMSampler
+from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.schedule import NoiseSchedule
+from htpose.model.denoiser import Denoiser
+
+LINEAR_OPS = ("mm", "addmm")
+
+
+@dataclass
+class Profile:
+    params_m: float
+    train_gmacs: float
+    train_gmacs_linear: float
+    infer_gmacs: float
+    infer_gmacs_linear: float
+    fps: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return dict(self.__dict__)
+
+
+def count_macs(fn) -> tuple[float, float]:
+    """(all, linear-only) MACs of running ``fn()``."""
+    counter = FlopCounterMode(display=False)
+    with sdpa_kernel(SDPBackend.MATH), counter:
+        fn()
+    by_op = counter.get_flop_counts().get("Global", {})
+    total = sum(by_op.values()) / 2
+    linear = (
+        sum(
+            v
+            for op, v in by_op.items()
+            if str(op).removeprefix("aten.").split(".")[0] in LINEAR_OPS
+        )
+        / 2
+    )
+    return float(total), float(linear)
+
+
+def _inputs(cfg: Config, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    f, j = cfg.model.frames, cfg.model.joints
+    return torch.randn(batch, f, j, 2, generator=gen) * 0.5, torch.randn(
+        batch, f, j, 3, generator=gen
+    ) * 0.3
+
+
+def _train_step(model: Denoiser, cfg: Config, batch: int):
+    x, y = _inputs(cfg, batch)
+    t = torch.randint(0, cfg.diffusion.timesteps, (batch,))
+
+    def run() -> None:
+        model.train()
+        model.zero_grad(set_to_none=True)
+        pred = model(y, t, model.encode_condition(x))
+        (pred - y).norm(dim=-1).mean().backward()
+
+    return run
+
+
+def _inference(model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: bool):
+    x, _ = _inputs(cfg, 1)
+    sampler = DDIMSampler(
+        NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
+        steps,
+        cfg.diffusion.eta,
+        cfg.diffusion.clip_denoised,
+    )
+
+    def run() -> None:
+        model.eval()
+        sample_hypotheses(model, sampler, x, hypotheses, flip, torch.Generator().manual_seed(0))
+
+    return run
+
+
+def profile_config(
+    cfg: Config,
+    hypotheses: int | None = None,
+    steps: int | None = None,
+    flip_test: bool | None = None,
+    train_batch: int = 1,
+    timing_runs: int = 0,
+) -> Profile:
+    """Params, MACs of one training step (``train_batch`` windows, forward + backward) and
+    of one full inference of one window (H hypotheses x K steps, x2 with flip), and
+    optionally the inference speed in frames per second (median of ``timing_runs``)."""
+    h = hypotheses or cfg.diffusion.hypotheses
+    k = steps or cfg.diffusion.sampling_steps
+    flip = cfg.diffusion.flip_test if flip_test is None else flip_test
+    model = Denoiser(cfg.model)
+    train_all, train_lin = count_macs(_train_step(model, cfg, train_batch))
+    infer_all, infer_lin = count_macs(_inference(model, cfg, h, k, flip))
+    prof = Profile(
+        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+        train_gmacs=train_all / 1e9,
+        train_gmacs_linear=train_lin / 1e9,
+        infer_gmacs=infer_all / 1e9,
+        infer_gmacs_linear=infer_lin / 1e9,
+    )
+    if timing_runs > 0:
+        prof.fps = cfg.model.frames / median_seconds(
+            _inference(model, cfg, h, k, flip), timing_runs
+        )
+    return prof
+
+
+def median_seconds(fn, runs: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        tick = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tick)
+    return statistics.median(times)

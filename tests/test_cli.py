@@ -1,0 +1,233 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from htpose.checkpoint import read_checkpoint
+from htpose.cli import main
+from htpose.data.clips import ClipCollection, read_clips, write_clips
+
+
+@pytest.fixture
+def small_cmu(tmp_path, cmu_path):
+    """Two training clips and one test clip of the real CMU data, cut short."""
+    full = read_clips(cmu_path)
+    train = [n for n in full.splits["train"] if "/walking/" in n][:2]
+    test = [n for n in full.splits["test"] if "/running/" in n][:1]
+    clips = {n: full.clips[n][:240] for n in train + test}
+    path = tmp_path / "cmu_small.npz"
+    write_clips(path, ClipCollection(clips, full.fps, {"train": train, "test": test}))
+    return path
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path, tiny_config, small_cmu, cameras_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(str(small_cmu), str(cameras_path))))
+    return path
+
+
+def _one_line_error(capsys, code: int, match: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("htpose: error:") and match in err, err
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_train_resume_and_evaluate(tmp_path, tiny_yaml, small_cmu, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tiny_yaml),
+                "--out",
+                str(run),
+                "--steps",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and "val_mpjpe_mm" in log[-1]
+
+    # Two steps, then a resumed run to four, ends with the same weights.
+    split = tmp_path / "split"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tiny_yaml),
+                "--out",
+                str(split),
+                "--steps",
+                "4",
+                "--stop-at",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert read_checkpoint(split / "last.safetensors")[2]["step"] == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tiny_yaml),
+                "--out",
+                str(split),
+                "--steps",
+                "4",
+                "--resume",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    a, _, meta_a = read_checkpoint(run / "model.safetensors")
+    b, _, meta_b = read_checkpoint(split / "model.safetensors")
+    assert meta_a["step"] == meta_b["step"] == 4
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+    out = tmp_path / "eval.json"
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(run / "model.safetensors"),
+            "--hypotheses",
+            "1,3",
+            "--steps",
+            "2",
+            "--aggregate",
+            "mean,jpma,pbest,jbest",
+            "--json",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(out.read_text())
+    n = len(read_clips(small_cmu).clips[read_clips(small_cmu).splits["test"][0]])
+    assert doc["frames"] == ((n - 1) * 50 // 120 + 1) * 8  # resampled to 50 Hz, 8 test views
+    assert doc["aggregate"] == "mean" and doc["hypotheses"] == 3
+    assert set(doc["per_action"]) == {"running"}
+    assert doc["mpjpe_mm"] > 0 and doc["p_mpjpe_mm"] <= doc["mpjpe_mm"]
+    assert len(doc["results"]) == 8
+    by = {(r["aggregate"], r["hypotheses"]): r["mpjpe_mm"] for r in doc["results"]}
+    assert by[("jbest", 3)] <= by[("jbest", 1)] + 1e-9  # more hypotheses never hurt the oracle
+    assert "mean over actions" in capsys.readouterr().out
+
+
+def test_profile_json(tiny_yaml, capsys):
+    assert main(["profile", "--config", str(tiny_yaml), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["params_m"] > 0
+    assert doc["infer_gmacs"] > doc["infer_gmacs_linear"] > 0
+    assert doc["train_gmacs"] > 0
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("model: {frames: 9, widht: 16}", "unknown key model.widht"),
+        ("model: {width: 10, heads: 4}", "divisible"),
+        ("train: {steps: many}", "train.steps must be an integer"),
+        ("model: [1, 2", "not valid YAML"),
+        ("diffusion: {sampling_steps: 0}", "sampling_steps"),
+    ],
+)
+def test_bad_configs_give_one_line_errors(tmp_path, capsys, content, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    _one_line_error(capsys, main(["profile", "--config", str(path)]), match)
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, tiny_yaml, capsys):
+    _one_line_error(capsys, main(["train", "--config", str(tmp_path / "none.yaml")]), "not found")
+    _one_line_error(
+        capsys, main(["evaluate", "--checkpoint", str(tmp_path / "none.safetensors")]), "not found"
+    )
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    _one_line_error(
+        capsys, main(["evaluate", "--checkpoint", str(junk)]), "not a readable safetensors"
+    )
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tiny_yaml),
+                "--out",
+                str(run),
+                "--steps",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    ckpt = str(run / "model.safetensors")
+    nan = tmp_path / "nan.npz"
+    import numpy as np
+
+    np.savez(nan, clip=np.full((20, 17, 3), np.nan, np.float32))
+    (tmp_path / "nan.json").write_text('{"fps": 50}')
+    _one_line_error(
+        capsys,
+        main(["evaluate", "--checkpoint", ckpt, "--data", str(nan), "--split", "all"]),
+        "NaN",
+    )
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, clip=np.zeros((20, 25, 3), np.float32))
+    (tmp_path / "wrong.json").write_text('{"fps": 50}')
+    _one_line_error(
+        capsys,
+        main(["evaluate", "--checkpoint", ckpt, "--data", str(wrong), "--split", "all"]),
+        "expected (frames, 17, 3)",
+    )
+    _one_line_error(
+        capsys,
+        main(["evaluate", "--checkpoint", ckpt, "--aggregate", "median"]),
+        "unknown aggregation",
+    )
+    _one_line_error(
+        capsys, main(["evaluate", "--checkpoint", ckpt, "--split", "val"]), "split 'val'"
+    )
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(wrong.read_bytes()[:100])
+    _one_line_error(
+        capsys, main(["evaluate", "--checkpoint", ckpt, "--data", str(truncated)]), "not an .npz"
+    )
+
+
+def test_command_line_prints_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "htpose",
+            "evaluate",
+            "--checkpoint",
+            str(tmp_path / "x.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr

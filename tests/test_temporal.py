@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from htpose.data.sequences import flip_2d, flip_3d
+from htpose.data.temporal import (
+    cover_starts,
+    merge_windows,
+    resample,
+    split_windows,
+    window_indices,
+)
+from htpose.skeleton import FLIP_PERM, LEFT_JOINTS, RIGHT_JOINTS
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(1, 700), size=st.integers(1, 243))
+def test_cover_windows_predict_every_frame_exactly_once(length, size):
+    counts = np.zeros(length, int)
+    for start in cover_starts(length, size):
+        idx = np.arange(start, start + size)
+        counts[idx[idx < length]] += 1
+    assert (counts == 1).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(length=st.integers(1, 300), size=st.integers(1, 81))
+def test_split_then_merge_is_identity(length, size):
+    seq = np.random.default_rng(length).normal(size=(length, 17, 3)).astype(np.float32)
+    windows, n = split_windows(seq, size)
+    assert windows.shape == (len(cover_starts(length, size)), size, 17, 3)
+    assert np.array_equal(merge_windows(windows, n), seq)
+
+
+def test_edge_padding_repeats_end_frames():
+    idx = window_indices(5, 3, 6)
+    assert idx.tolist() == [3, 4, 4, 4, 4, 4]
+    assert window_indices(5, -2, 4).tolist() == [0, 0, 0, 1]
+
+
+def test_resample_120_to_50_hz_linear_motion():
+    t = np.arange(121) / 120.0  # one second
+    seq = np.stack([t, 2 * t, -t], axis=-1)[:, None, :].astype(np.float64)
+    out = resample(seq, 120, 50)
+    assert out.shape == (51, 1, 3)
+    expected = np.arange(51) / 50.0
+    assert np.allclose(out[:, 0, 0], expected)
+    assert np.allclose(out[:, 0, 1], 2 * expected)
+
+
+def test_resample_same_rate_is_copy_and_rejects_bad_rates():
+    seq = np.ones((4, 17, 3))
+    assert np.array_equal(resample(seq, 50, 50), seq)
+    with pytest.raises(ValueError):
+        resample(seq, 0, 50)
+
+
+def test_flip_twice_is_identity_and_swaps_sides():
+    rng = np.random.default_rng(0)
+    x2 = rng.normal(size=(4, 9, 17, 2))
+    x3 = rng.normal(size=(4, 9, 17, 3))
+    assert np.array_equal(flip_2d(flip_2d(x2)), x2)
+    assert np.array_equal(flip_3d(flip_3d(x3)), x3)
+    once = flip_3d(x3)
+    for left, right in zip(LEFT_JOINTS, RIGHT_JOINTS):
+        assert np.array_equal(once[..., left, 0], -x3[..., right, 0])
+        assert np.array_equal(once[..., left, 1:], x3[..., right, 1:])
+    assert sorted(FLIP_PERM) == list(range(17))
