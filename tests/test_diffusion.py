@@ -41,7 +41,7 @@ def test_ddim_with_one_step_equals_the_one_step_prediction():
     noise = torch.randn((6, 5, 17, 3), generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         direct = model(
-            noise, torch.full((6,), 999), model.encode_condition(x2d).repeat_interleave(3, 0)
+            noise, torch.full((6,), 999), model.encode_condition(x2d).repeat_interleave(3)
         )
     direct = (direct - direct[..., :1, :]).reshape(2, 3, 5, 17, 3)
     assert torch.allclose(out, direct, atol=1e-6)

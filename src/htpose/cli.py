@@ -149,11 +149,65 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_profile(args: argparse.Namespace) -> int:
-    from htpose.profile import profile_config
+def _print_comparison(doc: dict, baseline: str, pruned: str) -> None:
+    rows = [
+        ("params (M)", "params_m", "{:.3f}"),
+        ("train step MACs, all (G)", "train_gmacs", "{:.3f}"),
+        ("train step MACs, linear (G)", "train_gmacs_linear", "{:.3f}"),
+        ("inference MACs, all (G)", "infer_gmacs", "{:.2f}"),
+        ("inference MACs, linear (G)", "infer_gmacs_linear", "{:.2f}"),
+        ("inference frames/s", "fps", "{:.2f}"),
+    ]
+    print(
+        f"H={doc['hypotheses']}, K={doc['steps']}, flip {doc['flip_test']}, one window; "
+        f"train batch {doc['train_batch']}; timing: median of {doc['timing_runs']} alternating runs"
+    )
+    print(f"{'':30} {'baseline':>14} {'pruned':>14}")
+    for label, key, fmt in rows:
+        b, p = doc["baseline"][key], doc["pruned"][key]
+        if b is None:
+            continue
+        print(f"{label:30} {fmt.format(b):>14} {fmt.format(p):>14}")
+    print(
+        f"inference MACs reduction: {doc['infer_macs_reduction']:.1%} all, "
+        f"{doc['infer_macs_reduction_linear']:.1%} linear"
+    )
+    print(
+        f"training MACs reduction:  {doc['train_macs_reduction']:.1%} all, "
+        f"{doc['train_macs_reduction_linear']:.1%} linear"
+    )
+    if doc["speedup"]:
+        print(f"inference speed-up:       {doc['speedup']:.2f}x")
+    print(f"baseline {baseline}; pruned {pruned}")
 
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from htpose.config import apply_overrides, load_config
+    from htpose.profile import compare, profile_config
+
+    if args.baseline or args.pruned:
+        if not (args.baseline and args.pruned):
+            raise HtposeError("--baseline and --pruned go together")
+        cfgs = [load_config(p) for p in (args.baseline, args.pruned)]
+        if args.set:
+            cfgs = [apply_overrides(c, args.set) for c in cfgs]
+        if cfgs[0].model.frames != cfgs[1].model.frames:
+            raise HtposeError("--baseline and --pruned must have the same model.frames")
+        runs = 5 if args.time is None else args.time
+        doc = compare(
+            cfgs[0], cfgs[1], args.hypotheses, args.steps_k, args.train_batch, runs, args.device
+        )
+        if args.json:
+            print(json.dumps(doc, indent=2))
+        else:
+            _print_comparison(doc, args.baseline, args.pruned)
+        return 0
+    if not args.config:
+        raise HtposeError("give --config CFG, or --baseline CFG --pruned CFG")
     cfg = _load_cfg(args)
-    prof = profile_config(cfg, args.hypotheses, args.steps_k, None, args.train_batch, args.time)
+    prof = profile_config(
+        cfg, args.hypotheses, args.steps_k, None, args.train_batch, args.time or 0
+    )
     if args.json:
         print(json.dumps(prof.as_dict(), indent=2))
         return 0
@@ -241,8 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("profile", help="params, MACs and speed of a config")
-    p.add_argument("--config", required=True)
+    p = sub.add_parser("profile", help="params, MACs and speed of a config, or of two side by side")
+    p.add_argument("--config", help="one config")
+    p.add_argument("--baseline", help="baseline config (with --pruned: side-by-side comparison)")
+    p.add_argument("--pruned", help="pruned config")
+    p.add_argument("--device", default="cpu", help="device for timing (cpu, cuda)")
     p.add_argument("--hypotheses", type=_positive_int)
     p.add_argument("--steps", dest="steps_k", type=_positive_int, help="DDIM steps K")
     p.add_argument("--train-batch", type=_positive_int, default=1)

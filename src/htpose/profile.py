@@ -1,5 +1,10 @@
 """Parameters, MACs and speed of a denoiser configuration.
 
+Inference MACs: every denoiser call of a DDIM run costs the same and every op is per
+sample, so one call on one hypothesis is counted and multiplied by H x K (x2 with flip),
+and the 2D-only part (embedding, TCEP) is counted once (twice with flip) on top: the same
+number a count of the whole run gives, without running a paper-size model 400 times.
+
 MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (MACs = FLOPs / 2) with
 the math attention backend forced: on the CPU the fused attention kernel has no FLOP
 formula and would be missed. Two totals are given: ``all`` (every matrix product) and
@@ -79,8 +84,27 @@ def _train_step(model: Denoiser, cfg: Config, batch: int):
     return run
 
 
-def _inference(model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: bool):
+@torch.no_grad()
+def inference_macs(
+    model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: bool
+) -> tuple[float, float]:
+    """(all, linear-only) MACs of sampling H hypotheses with K steps for one window."""
+    model.eval()
+    x, y = _inputs(cfg, 1)
+    cond_all, cond_lin = count_macs(lambda: model.encode_condition(x))
+    cond = model.encode_condition(x)
+    t = torch.full((1,), cfg.diffusion.timesteps - 1)
+    call_all, call_lin = count_macs(lambda: model(y, t, cond))
+    views = 2 if flip else 1
+    calls = hypotheses * steps * views
+    return calls * call_all + views * cond_all, calls * call_lin + views * cond_lin
+
+
+def _inference(
+    model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: bool, device: str = "cpu"
+):
     x, _ = _inputs(cfg, 1)
+    x = x.to(device)
     sampler = DDIMSampler(
         NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
         steps,
@@ -90,7 +114,10 @@ def _inference(model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: 
 
     def run() -> None:
         model.eval()
-        sample_hypotheses(model, sampler, x, hypotheses, flip, torch.Generator().manual_seed(0))
+        gen = torch.Generator(device=device).manual_seed(0)
+        sample_hypotheses(model, sampler, x, hypotheses, flip, gen)
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     return run
 
@@ -111,7 +138,7 @@ def profile_config(
     flip = cfg.diffusion.flip_test if flip_test is None else flip_test
     model = Denoiser(cfg.model)
     train_all, train_lin = count_macs(_train_step(model, cfg, train_batch))
-    infer_all, infer_lin = count_macs(_inference(model, cfg, h, k, flip))
+    infer_all, infer_lin = inference_macs(model, cfg, h, k, flip)
     prof = Profile(
         params_m=sum(p.numel() for p in model.parameters()) / 1e6,
         train_gmacs=train_all / 1e9,
@@ -124,6 +151,64 @@ def profile_config(
             _inference(model, cfg, h, k, flip), timing_runs
         )
     return prof
+
+
+def compare(
+    baseline: Config,
+    pruned: Config,
+    hypotheses: int | None = None,
+    steps: int | None = None,
+    train_batch: int = 1,
+    timing_runs: int = 5,
+    device: str = "cpu",
+) -> dict:
+    """Baseline and pruned side by side: MACs of each, and inference speed timed alternately
+    in this process (one baseline run, one pruned run, repeated; medians), with the ratios."""
+    if baseline.model.frames != pruned.model.frames:
+        raise ValueError("the two configs must use the same window length")
+    h = hypotheses or baseline.diffusion.hypotheses
+    k = steps or baseline.diffusion.sampling_steps
+    flip = baseline.diffusion.flip_test
+    profiles = [profile_config(c, h, k, flip, train_batch) for c in (baseline, pruned)]
+    if timing_runs > 0:
+        runs = []
+        for cfg in (baseline, pruned):
+            model = Denoiser(cfg.model).to(device)
+            runs.append(_inference(model, cfg, h, k, flip, device))
+        times: list[list[float]] = [[], []]
+        for fn in runs:  # warm-up
+            fn()
+        for _ in range(timing_runs):
+            for i, fn in enumerate(runs):
+                tick = time.perf_counter()
+                fn()
+                times[i].append(time.perf_counter() - tick)
+        for prof, t in zip(profiles, times):
+            prof.fps = baseline.model.frames / statistics.median(t)
+    base, prun = profiles
+    keys = (
+        "params_m",
+        "train_gmacs",
+        "train_gmacs_linear",
+        "infer_gmacs",
+        "infer_gmacs_linear",
+        "fps",
+    )
+    return {
+        "baseline": {k_: getattr(base, k_) for k_ in keys},
+        "pruned": {k_: getattr(prun, k_) for k_ in keys},
+        "infer_macs_reduction": 1 - prun.infer_gmacs / base.infer_gmacs,
+        "train_macs_reduction": 1 - prun.train_gmacs / base.train_gmacs,
+        "infer_macs_reduction_linear": 1 - prun.infer_gmacs_linear / base.infer_gmacs_linear,
+        "train_macs_reduction_linear": 1 - prun.train_gmacs_linear / base.train_gmacs_linear,
+        "speedup": (prun.fps / base.fps) if base.fps and prun.fps else None,
+        "hypotheses": h,
+        "steps": k,
+        "flip_test": flip,
+        "train_batch": train_batch,
+        "timing_runs": timing_runs,
+        "device": device,
+    }
 
 
 def median_seconds(fn, runs: int, warmup: int = 1) -> float:

@@ -23,14 +23,13 @@ def sample_hypotheses(
     Hypotheses are folded into the batch. Everything that depends on the 2D alone (its
     embedding, for the plain and the flipped input) is computed once, not per step. With
     ``flip_test`` every denoising step averages the prediction with the mirrored one (D3DP).
+    For the HTP model the frames TCEP keeps are chosen here too, once for all H x K calls.
     """
     b = keypoints_2d.shape[0]
-    cond = model.encode_condition(keypoints_2d).repeat_interleave(hypotheses, dim=0)
+    cond = model.encode_condition(keypoints_2d).repeat_interleave(hypotheses)
     cond_flip = None
     if flip_test:
-        cond_flip = model.encode_condition(flip_2d(keypoints_2d)).repeat_interleave(
-            hypotheses, dim=0
-        )
+        cond_flip = model.encode_condition(flip_2d(keypoints_2d)).repeat_interleave(hypotheses)
 
     def predict_y0(y_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         y0 = model(y_t, t, cond)

@@ -1,5 +1,5 @@
 """The denoiser network and its parts (attention, blocks, embeddings)."""
 
-from htpose.model.denoiser import Denoiser, ModelConfig
+from htpose.model.denoiser import Condition, Denoiser, ModelConfig
 
-__all__ = ["Denoiser", "ModelConfig"]
+__all__ = ["Condition", "Denoiser", "ModelConfig"]

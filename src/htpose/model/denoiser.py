@@ -8,17 +8,24 @@ for every hypothesis and diffusion step (:meth:`Denoiser.encode_condition`).
 Each of the ``depth`` block pairs runs a spatial block (attention across the J joints of a
 frame) then a temporal block (attention across the F frames of a joint). The timestep
 embedding is added to the tokens once, before the first (spatial) block, as D3DP does.
+
+With ``pruning.tcep`` the denoiser is the HTP model: from block pair ``tcep_layer`` on only
+the frames TCEP keeps are processed (chosen from the 2D in :meth:`encode_condition`, once
+per clip), SFT MHSA shapes the temporal attention, MGPTP merges the kept tokens at
+``mgptp_layer``, and :class:`~htpose.model.pruning.Recovery` returns every frame. Inputs
+and output shapes are the same as the unpruned model's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from htpose.model.blocks import TransformerBlock
 from htpose.model.embeddings import TimestepEmbedding
+from htpose.model.pruning import FramePlan, PruningConfig, Recovery, dpc_knn_merge, select_frames
 from htpose.skeleton import NUM_JOINTS
 
 
@@ -34,6 +41,7 @@ class ModelConfig:
     mlp_ratio: float = 2.0
     drop_path: float = 0.1
     dropout: float = 0.0
+    pruning: PruningConfig = field(default_factory=PruningConfig)
 
     def validate(self) -> None:
         from htpose.errors import ConfigError
@@ -49,6 +57,29 @@ class ModelConfig:
             raise ConfigError("model.drop_path and model.dropout must be in [0, 1)")
         if self.mlp_ratio <= 0:
             raise ConfigError("model.mlp_ratio must be positive")
+        self.pruning.validate(self.frames, self.depth)
+
+
+@dataclass
+class Condition:
+    """What the denoiser needs of the 2D input, computed once per clip.
+
+    ``tokens`` ``(N, F, J, C)``: the embedded 2D with position embeddings; ``plan``: the
+    frames TCEP keeps (None for the unpruned model).
+    """
+
+    tokens: torch.Tensor
+    plan: FramePlan | None = None
+
+    def repeat_interleave(self, times: int) -> Condition:
+        """The condition of every window repeated ``times`` (hypotheses folded into N)."""
+        plan = None if self.plan is None else self.plan.repeat_interleave(times)
+        return Condition(self.tokens.repeat_interleave(times, dim=0), plan)
+
+
+def gather_frames(x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Select frames ``(N, n)`` of tokens ``(N, F, J, C)`` -> ``(N, n, J, C)``."""
+    return x.gather(1, frames[:, :, None, None].expand(-1, -1, *x.shape[2:]))
 
 
 class BlockPair(nn.Module):
@@ -61,19 +92,24 @@ class BlockPair(nn.Module):
             cfg.width, cfg.heads, cfg.mlp_ratio, drop_path, cfg.dropout
         )
 
-    def forward(self, x: torch.Tensor, temporal_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, topk: int = 0
+    ) -> torch.Tensor:
+        """``memory`` ``(B, M, J, C)``: read-only extra frames for the temporal attention."""
         b, f, j, c = x.shape
         x = self.spatial(x.reshape(b * f, j, c)).reshape(b, f, j, c)
         x = x.permute(0, 2, 1, 3).reshape(b * j, f, c)
-        x = self.temporal(x, temporal_mask)
+        if memory is not None:
+            memory = memory.permute(0, 2, 1, 3).reshape(b * j, -1, c)
+        x = self.temporal(x, memory, topk)
         return x.reshape(b, j, f, c).permute(0, 2, 1, 3)
 
 
 class Denoiser(nn.Module):
     """Predicts clean 3D poses ``y_0`` from noisy ones.
 
-    ``forward(y_t (N, F, J, 3), t (N,), cond (N, F, J, C)) -> (N, F, J, 3)`` where ``cond``
-    comes from :meth:`encode_condition` on the 2D keypoints ``(N, F, J, 2)``.
+    ``forward(y_t (N, F, J, 3), t (N,), cond) -> (N, F, J, 3)`` where ``cond`` is the
+    :class:`Condition` that :meth:`encode_condition` makes of the 2D keypoints ``(N, F, J, 2)``.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -88,21 +124,42 @@ class Denoiser(nn.Module):
         self.time_embed = TimestepEmbedding(c)
         rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
         self.blocks = nn.ModuleList(BlockPair(cfg, r) for r in rates)
+        self.recovery = Recovery(cfg.frames, c, cfg.heads) if cfg.pruning.tcep else None
         self.head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 3))
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.joint_pos, std=0.02)
         nn.init.trunc_normal_(self.frame_pos, std=0.02)
 
-    def encode_condition(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
-        """Embed normalised 2D keypoints ``(N, F, J, 2)`` -> ``(N, F, J, C)`` (with positions)."""
+    def encode_condition(self, keypoints_2d: torch.Tensor) -> Condition:
+        """Embed normalised 2D keypoints ``(N, F, J, 2)`` and, for HTP, choose the frames."""
         self._check_shape(keypoints_2d, 2)
-        return self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos
+        tokens = self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos
+        p = self.cfg.pruning
+        plan = None
+        if p.tcep:
+            count = p.kept_frames(self.cfg.frames)
+            plan = select_frames(keypoints_2d, count, p.scoring, p.graph_threshold, p.graph_radius)
+        return Condition(tokens, plan)
 
-    def forward(self, y_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, y_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
         self._check_shape(y_t, 3)
-        x = cond + self.pose_embed(y_t) + self.time_embed(t)[:, None, None, :]
-        for block in self.blocks:
-            x = block(x)
+        x = cond.tokens + self.pose_embed(y_t) + self.time_embed(t)[:, None, None, :]
+        p = self.cfg.pruning
+        full = frozen = None
+        topk = 0
+        for i, block in enumerate(self.blocks):
+            if p.tcep and i == p.tcep_layer:
+                full = x
+                x = gather_frames(x, cond.plan.kept)
+                if p.sft:
+                    topk = p.sft_topk
+                else:
+                    frozen = gather_frames(full, cond.plan.pruned)
+            if p.mgptp and i == p.mgptp_layer:
+                x, _ = dpc_knn_merge(x, p.merged_tokens(self.cfg.frames), p.dpc_k)
+            x = block(x, frozen, topk)
+        if full is not None:
+            x = self.recovery(full, x)
         return self.head(x)
 
     def _check_shape(self, x: torch.Tensor, channels: int) -> None:

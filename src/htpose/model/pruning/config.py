@@ -1,0 +1,102 @@
+"""Settings of Hierarchical Temporal Pruning (the ``model.pruning`` section of a config).
+
+The source paper publishes neither the layer indices, the ratios nor the exact graph formula
+(its sensitivity study names a graph threshold, a kept-frame count and a window length), so
+every choice is an option here. The defaults come from the CMU ablation recorded in
+``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from htpose.errors import ConfigError
+
+
+@dataclass
+class PruningConfig:
+    """HTP switches and hyperparameters.
+
+    - ``tcep``: keep only essential frames from block pair ``tcep_layer`` on (0 = before the
+      first pair); ``keep_ratio`` (r1) of the frames are kept, always both ends.
+    - ``graph_threshold`` (eta): edges of the temporal motion graph weaker than this cosine
+      correlation are dropped; ``graph_radius``: frames further apart are never connected.
+    - ``scoring``: ``"motion_graph"`` (TCEP proper) or ``"uniform"`` (evenly spaced frames,
+      the control in ablations).
+    - ``sft``: temporal attention after TCEP runs over the kept frames only; without it the
+      kept frames still attend to every frame (the pruned ones frozen at ``tcep_layer``).
+      ``sft_topk`` further restricts each query to its most relevant keys (0 = all).
+    - ``mgptp``: at block pair ``mgptp_layer`` merge the kept tokens into ``merge_ratio``
+      (r2) of their number by mask-guided density-peak clustering (``dpc_k`` neighbours).
+    """
+
+    tcep: bool = False
+    tcep_layer: int = 1
+    keep_ratio: float = 0.34
+    graph_threshold: float = 0.5
+    graph_radius: int = 4
+    scoring: str = "motion_graph"
+    sft: bool = True
+    sft_topk: int = 0
+    mgptp: bool = False
+    mgptp_layer: int = 2
+    merge_ratio: float = 0.5
+    dpc_k: int = 2
+
+    @property
+    def enabled(self) -> bool:
+        return self.tcep
+
+    def kept_frames(self, frames: int) -> int:
+        """Frames kept by TCEP out of a window of ``frames`` (both ends at least)."""
+        return min(frames, max(2, _round(self.keep_ratio * frames)))
+
+    def merged_tokens(self, frames: int) -> int:
+        """Frame tokens left after MGPTP."""
+        return max(1, _round(self.merge_ratio * self.kept_frames(frames)))
+
+    def validate(self, frames: int, depth: int) -> None:
+        if not self.tcep:
+            if self.mgptp:
+                raise ConfigError(
+                    "model.pruning.mgptp needs model.pruning.tcep (it merges the kept frames)"
+                )
+            return
+        if not 0.0 < self.keep_ratio <= 1.0:
+            raise ConfigError(f"model.pruning.keep_ratio must be in (0, 1], got {self.keep_ratio}")
+        if not 0 <= self.tcep_layer < depth:
+            raise ConfigError(
+                f"model.pruning.tcep_layer must be in [0, {depth - 1}], got {self.tcep_layer}"
+            )
+        if frames < 2 or _round(self.keep_ratio * frames) < 2:
+            raise ConfigError(
+                f"a window of {frames} frames is shorter than the kept budget allows: "
+                f"keep_ratio {self.keep_ratio} keeps {_round(self.keep_ratio * frames)} frames, "
+                "TCEP needs 2"
+            )
+        if self.scoring not in ("motion_graph", "uniform"):
+            raise ConfigError("model.pruning.scoring must be 'motion_graph' or 'uniform'")
+        if not -1.0 <= self.graph_threshold < 1.0 or self.graph_radius < 1:
+            raise ConfigError(
+                "model.pruning.graph_threshold must be in [-1, 1) and graph_radius >= 1"
+            )
+        if self.sft_topk < 0:
+            raise ConfigError("model.pruning.sft_topk must be >= 0 (0 = every kept key)")
+        if self.mgptp:
+            if not self.tcep_layer < self.mgptp_layer < depth:
+                raise ConfigError(
+                    f"model.pruning.mgptp_layer must be in [{self.tcep_layer + 1}, {depth - 1}], "
+                    f"got {self.mgptp_layer}"
+                )
+            if not 0.0 < self.merge_ratio <= 1.0:
+                raise ConfigError(
+                    f"model.pruning.merge_ratio must be in (0, 1], got {self.merge_ratio}"
+                )
+            if self.dpc_k < 1:
+                raise ConfigError("model.pruning.dpc_k must be at least 1")
+
+
+def _round(x: float) -> int:
+    """Round half up (Python's round() goes to even: 40.5 -> 40)."""
+    return math.floor(x + 0.5)

@@ -1,0 +1,128 @@
+"""TCEP: Temporal Correlation-Enhanced Pruning, the frame level of HTP.
+
+Essential frames are chosen from the 2D condition alone, so the choice is made once per clip
+and reused for every hypothesis and diffusion step.
+
+The adaptive temporal motion graph (our formulation; the paper does not publish its exact
+formula): every frame ``i`` gets a motion vector ``v_i``, the central difference of its
+root-relative 2D pose. Frames ``i`` and ``j`` at most ``radius`` apart are joined with
+weight ``cos(v_i, v_j)`` when it reaches ``threshold`` (eta) times the strongest edge of
+``i`` (adaptive sparsification), and distance-discounted by ``exp(-|i - j| / radius)``. A
+frame whose motion agrees with its neighbours is redundant (linear motion is recovered
+from its neighbours); a frame that moves, and moves differently from its neighbours, is
+essential, and so is a frame where the motion changes (its acceleration ``a_i``, which also
+catches turning points, where the central velocity itself vanishes)::
+
+    redundancy_i = sum_j w_ij A_ij / sum_j w_ij
+    score_i      = (|v_i| / s + beta) * (1 - redundancy_i + beta) + |a_i| / s
+
+with ``s`` the window's mean speed, so scores compare frames within a window.
+
+Frames are then picked greedily by score, each pick damping the scores of frames closer
+than the mean spacing ``F / n`` (so kept frames spread over the window and never leave a
+moving stretch unrepresented); the two ends are always kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+SCORE_FLOOR = 0.1  # beta: keeps static and linear stretches comparable rather than all zero
+
+
+@dataclass
+class FramePlan:
+    """Which frames of each window are kept.
+
+    ``kept`` ``(N, n)`` and ``pruned`` ``(N, F - n)`` hold sorted frame indices; ``scores``
+    ``(N, F)`` the essentialness of every frame.
+    """
+
+    kept: torch.Tensor
+    pruned: torch.Tensor
+    scores: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """``(N, F)`` boolean, True for kept frames."""
+        m = torch.zeros_like(self.scores, dtype=torch.bool)
+        return m.scatter(1, self.kept, True)
+
+    def repeat_interleave(self, times: int) -> FramePlan:
+        return FramePlan(
+            *(t.repeat_interleave(times, dim=0) for t in (self.kept, self.pruned, self.scores))
+        )
+
+
+def motion_graph_scores(keypoints_2d: torch.Tensor, threshold: float, radius: int) -> torch.Tensor:
+    """Essentialness ``(N, F)`` of every frame of normalised 2D windows ``(N, F, J, 2)``."""
+    n, f = keypoints_2d.shape[:2]
+    pose = (keypoints_2d - keypoints_2d[..., :1, :]).reshape(n, f, -1).double()
+    idx = torch.arange(f, device=pose.device)
+    prev, nxt = idx.sub(1).clamp_min(0), idx.add(1).clamp_max(f - 1)
+    vel = (pose[:, nxt] - pose[:, prev]) / 2  # (N, F, D)
+    accel = pose[:, nxt] - 2 * pose + pose[:, prev]
+    speed = vel.norm(dim=-1)  # (N, F)
+    unit = vel / speed.clamp_min(1e-9)[..., None]
+    corr = unit @ unit.transpose(1, 2)  # (N, F, F) cosine correlation of motion
+    gap = (idx[:, None] - idx[None, :]).abs()
+    band = (gap > 0) & (gap <= radius)
+    corr = torch.where(band, corr.clamp_min(0), torch.zeros_like(corr))
+    strongest = corr.amax(dim=-1, keepdim=True)
+    adj = torch.where(corr >= threshold * strongest, corr, torch.zeros_like(corr))
+    weight = torch.exp(-gap.double() / radius) * band
+    redundancy = (adj * weight).sum(-1) / weight.sum(-1).clamp_min(1e-9)
+    scale = speed.mean(dim=1, keepdim=True).clamp_min(1e-6)
+    score = (speed / scale + SCORE_FLOOR) * (1 - redundancy + SCORE_FLOOR) + accel.norm(
+        dim=-1
+    ) / scale
+    return score.to(keypoints_2d.dtype)
+
+
+def greedy_spread(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """``(N, F)`` boolean mask of ``count`` frames: both ends, then the best-scoring frames,
+    each pick damping the frames within the mean spacing around it."""
+    n, f = scores.shape
+    idx = torch.arange(f, device=scores.device)
+    chosen = torch.zeros(n, f, dtype=torch.bool, device=scores.device)
+    chosen[:, 0] = chosen[:, -1] = True
+    dist = torch.minimum(idx, f - 1 - idx).expand(n, f).clone().to(scores.dtype)
+    spacing = f / count
+    rows = torch.arange(n, device=scores.device)
+    for _ in range(count - int(chosen[0].sum())):
+        effective = scores * (dist / spacing).clamp_max(1.0)
+        effective = effective.masked_fill(chosen, float("-inf"))
+        pick = effective.argmax(dim=1)
+        chosen[rows, pick] = True
+        dist = torch.minimum(dist, (idx[None] - pick[:, None]).abs().to(scores.dtype))
+    return chosen
+
+
+def select_frames(
+    keypoints_2d: torch.Tensor,
+    count: int,
+    scoring: str = "motion_graph",
+    threshold: float = 0.5,
+    radius: int = 4,
+) -> FramePlan:
+    """Choose ``count`` frames of each window ``(N, F, J, 2)``; see the module docstring."""
+    n, f = keypoints_2d.shape[:2]
+    if not 2 <= count <= f:
+        raise ValueError(f"cannot keep {count} of {f} frames (need 2 <= count <= frames)")
+    idx = torch.arange(f, device=keypoints_2d.device)
+    if scoring == "uniform":
+        scores = torch.ones(n, f, dtype=keypoints_2d.dtype, device=keypoints_2d.device)
+        picks = torch.linspace(0, f - 1, count, device=keypoints_2d.device).round().long()
+        chosen = torch.zeros(n, f, dtype=torch.bool, device=keypoints_2d.device)
+        chosen[:, picks] = True
+    elif scoring == "motion_graph":
+        with torch.no_grad():
+            scores = motion_graph_scores(keypoints_2d, threshold, radius)
+            chosen = greedy_spread(scores, count)
+    else:
+        raise ValueError(f"unknown TCEP scoring {scoring!r}")
+    # Sort kept (then pruned) frames into temporal order.
+    order = torch.where(chosen, idx, idx + f).argsort(dim=1)
+    return FramePlan(order[:, :count], order[:, count:], scores)
