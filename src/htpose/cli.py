@@ -57,6 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from htpose.train import train
 
     cfg = _load_cfg(args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     path = train(cfg, out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
     log = out / "metrics.jsonl"
@@ -256,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", help="override data.clips (a clip collection .npz)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config value")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 

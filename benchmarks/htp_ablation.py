@@ -1,0 +1,118 @@
+"""HTP ablation: trained checkpoints side by side on cost, speed and accuracy.
+
+For every ``name=checkpoint`` given (the first is the reference, normally the unpruned
+baseline): MACs of one training step and one inference (H x K, flip) counted with
+FlopCounterMode, inference speed on one real test window timed alternately across all
+models in this process (medians), and MPJPE / P-MPJPE on the CMU test split (GT 2D).
+Prints a Markdown table for benchmarks/RESULTS.md.
+
+    python benchmarks/htp_ablation.py baseline=runs/cmu_small/model.safetensors \\
+        htp=runs/cmu_small_htp/model.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from htpose.checkpoint import load_model
+from htpose.data.sources import load_sequences
+from htpose.diffusion.ddim import DDIMSampler
+from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.schedule import NoiseSchedule
+from htpose.evaluate import evaluate
+from htpose.profile import profile_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="name=checkpoint, the reference first")
+    parser.add_argument("--hypotheses", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--views", default="0")
+    parser.add_argument("--timing-runs", type=int, default=5)
+    parser.add_argument("--skip-accuracy", action="store_true")
+    args = parser.parse_args()
+
+    models = {}
+    for item in args.runs:
+        name, _, path = item.partition("=")
+        models[name] = load_model(path)
+    first_cfg = next(iter(models.values()))[1]
+    views = [int(v) for v in args.views.split(",")]
+    seqs = load_sequences(
+        first_cfg.data.clips, first_cfg.data.cameras, "test", first_cfg.data.test_subjects, views
+    )
+    h, k = args.hypotheses, args.steps
+
+    macs = {n: profile_config(cfg, h, k, True, 1) for n, (_, cfg, _) in models.items()}
+
+    # Speed: one real test window per call, models alternating, medians.
+    frames = first_cfg.model.frames
+    window = torch.from_numpy(seqs[0].normalized_2d()[:frames])[None]
+    calls = {}
+    for n, (model, cfg, _) in models.items():
+        sampler = DDIMSampler(
+            NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
+            k,
+            cfg.diffusion.eta,
+            cfg.diffusion.clip_denoised,
+        )
+        calls[n] = lambda m=model, s=sampler: sample_hypotheses(m, s, window, h, True)
+    times: dict[str, list[float]] = {n: [] for n in calls}
+    for fn in calls.values():
+        fn()
+    for _ in range(args.timing_runs):
+        for n, fn in calls.items():
+            tick = time.perf_counter()
+            fn()
+            times[n].append(time.perf_counter() - tick)
+    fps = {n: frames / statistics.median(t) for n, t in times.items()}
+
+    acc = {}
+    if not args.skip_accuracy:
+        for n, (model, cfg, _) in models.items():
+            res = evaluate(
+                model, cfg, seqs, [h], k, ["mean", "jpma"], True, 0, cfg.eval.batch_windows
+            )
+            acc[n] = {a: res.tables[(a, h)] for a in ("mean", "jpma")}
+
+    ref = next(iter(models))
+    print(
+        f"\nH={h}, K={k}, test-time flip; speed: one {frames}-frame window, median of "
+        f"{args.timing_runs} alternating runs, torch threads {torch.get_num_threads()}; "
+        f"accuracy: CMU test split, S9/S11 views {args.views}, GT 2D, "
+        f"{sum(map(len, seqs))} frames\n"
+    )
+    print(
+        "| variant | infer GMACs (all) | infer reduction | train GMACs (all) | train reduction "
+        "| frames/s | speed-up | MPJPE mean | P-MPJPE mean | MPJPE JPMA |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in models:
+        m, r = macs[n], macs[ref]
+        row = [
+            n,
+            f"{m.infer_gmacs:.2f}",
+            f"{1 - m.infer_gmacs / r.infer_gmacs:.1%}",
+            f"{m.train_gmacs:.3f}",
+            f"{1 - m.train_gmacs / r.train_gmacs:.1%}",
+            f"{fps[n]:.1f}",
+            f"{fps[n] / fps[ref]:.2f}x",
+        ]
+        if acc:
+            row += [
+                f"{acc[n]['mean'].mean_over_actions('mpjpe_mm'):.1f}",
+                f"{acc[n]['mean'].mean_over_actions('p_mpjpe_mm'):.1f}",
+                f"{acc[n]['jpma'].mean_over_actions('mpjpe_mm'):.1f}",
+            ]
+        else:
+            row += ["-", "-", "-"]
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
