@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument("--views", default="0", help="camera indices per test subject")
     parser.add_argument("--aggregate", default="mean,jpma,pbest,jbest")
     parser.add_argument("--inputs", default="gt,noisy")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     model, cfg, meta = load_model(args.checkpoint)
     hyps = [int(h) for h in args.hypotheses.split(",")]

@@ -35,7 +35,10 @@ def main() -> None:
     parser.add_argument("--views", default="0")
     parser.add_argument("--timing-runs", type=int, default=5)
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     models = {}
     for item in args.runs:

@@ -30,6 +30,11 @@ def tiny_yaml(tmp_path, tiny_config, small_cmu, cameras_path):
     return path
 
 
+def _train(config, out, steps: int, *extra: str) -> int:
+    args = ["train", "--config", str(config), "--out", str(out), "--steps", str(steps)]
+    return main([*args, *extra, "--no-progress"])
+
+
 def _one_line_error(capsys, code: int, match: str) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2
@@ -39,60 +44,15 @@ def _one_line_error(capsys, code: int, match: str) -> None:
 
 def test_train_resume_and_evaluate(tmp_path, tiny_yaml, small_cmu, capsys):
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(tiny_yaml),
-                "--out",
-                str(run),
-                "--steps",
-                "4",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _train(tiny_yaml, run, 4) == 0
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and "val_mpjpe_mm" in log[-1]
 
     # Two steps, then a resumed run to four, ends with the same weights.
     split = tmp_path / "split"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(tiny_yaml),
-                "--out",
-                str(split),
-                "--steps",
-                "4",
-                "--stop-at",
-                "2",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _train(tiny_yaml, split, 4, "--stop-at", "2") == 0
     assert read_checkpoint(split / "last.safetensors")[2]["step"] == 2
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(tiny_yaml),
-                "--out",
-                str(split),
-                "--steps",
-                "4",
-                "--resume",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _train(tiny_yaml, split, 4, "--resume") == 0
     a, _, meta_a = read_checkpoint(run / "model.safetensors")
     b, _, meta_b = read_checkpoint(split / "model.safetensors")
     assert meta_a["step"] == meta_b["step"] == 4
@@ -165,21 +125,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tiny_yaml, capsys):
     )
 
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(tiny_yaml),
-                "--out",
-                str(run),
-                "--steps",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _train(tiny_yaml, run, 1) == 0
     capsys.readouterr()
     ckpt = str(run / "model.safetensors")
     nan = tmp_path / "nan.npz"
@@ -231,3 +177,36 @@ def test_command_line_prints_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_profile_side_by_side_json(tmp_path, tiny_config, capsys):
+    base = tiny_config()
+    base["model"]["depth"] = 2
+    pruned = tiny_config()
+    pruned["model"]["depth"] = 2
+    pruned["model"]["pruning"] = {
+        "tcep": True,
+        "tcep_layer": 0,
+        "keep_ratio": 0.34,
+        "mgptp": True,
+        "mgptp_layer": 1,
+        "merge_ratio": 0.5,
+    }
+    paths = []
+    for name, values in (("base", base), ("htp", pruned)):
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(values))
+    code = main(
+        ["profile", "--baseline", str(paths[0]), "--pruned", str(paths[1]), "--time", "2", "--json"]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    for side in ("baseline", "pruned"):
+        assert set(doc[side]) >= {"params_m", "train_gmacs", "infer_gmacs", "fps"}
+        assert doc[side]["fps"] > 0
+    assert 0.3 < doc["infer_macs_reduction"] < 1 and 0.3 < doc["train_macs_reduction"] < 1
+    assert doc["infer_macs_reduction"] == pytest.approx(
+        1 - doc["pruned"]["infer_gmacs"] / doc["baseline"]["infer_gmacs"]
+    )
+    assert doc["speedup"] == pytest.approx(doc["pruned"]["fps"] / doc["baseline"]["fps"])
+    _one_line_error(capsys, main(["profile", "--baseline", str(paths[0])]), "go together")
