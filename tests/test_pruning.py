@@ -97,7 +97,14 @@ def _htp(frames=27, **pruning) -> ModelConfig:
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"sft": False, "mgptp": False}, {"sft_topk": 3}, {"scoring": "uniform"}]
+    "options",
+    [
+        {},
+        {"sft": False, "mgptp": False},
+        {"sft_topk": 3},
+        {"scoring": "uniform"},
+        {"recovery": "attend"},
+    ],
 )
 def test_pruned_model_is_a_drop_in_replacement_and_trains_every_parameter(options):
     torch.manual_seed(0)
@@ -160,6 +167,7 @@ def test_memory_keys_are_read():
         ({"tcep": True, "keep_ratio": 0.1}, "shorter than the kept budget"),
         ({"mgptp": True}, "needs model.pruning.tcep"),
         ({"tcep": True, "scoring": "random"}, "scoring"),
+        ({"tcep": True, "recovery": "copy"}, "recovery"),
     ],
 )
 def test_bad_pruning_settings_fail_at_config_load(pruning, match):
@@ -171,3 +179,31 @@ def test_bad_pruning_settings_fail_at_config_load(pruning, match):
 def test_kept_budget_helpers():
     p = PruningConfig(tcep=True, keep_ratio=1 / 3, mgptp=True, merge_ratio=0.5)
     assert p.kept_frames(243) == 81 and p.merged_tokens(243) == math.floor(81 / 2 + 0.5)
+
+
+def test_interpolation_is_exact_at_kept_frames_and_linear_between():
+    from htpose.model.pruning.recovery import interpolate_frames
+
+    kept = torch.tensor([[0, 3, 9], [0, 1, 9]])
+    values = torch.tensor([[0.0, 3.0, 6.0], [5.0, 1.0, 1.0]])[..., None]  # (2, 3, 1)
+    out = interpolate_frames(values, kept, 10)[..., 0]
+    assert out[0].tolist() == pytest.approx([0, 1, 2, 3, 3.5, 4, 4.5, 5, 5.5, 6])
+    assert out[1].tolist() == pytest.approx([5, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+
+
+def test_propagating_recovery_returns_kept_frames_as_processed():
+    from htpose.model.pruning.recovery import Recovery
+
+    rec = Recovery(frames=12, width=8, heads=2, mode="propagate")
+    with torch.no_grad():
+        rec.proj.weight.zero_()
+        rec.proj.bias.zero_()  # silence the cross-attention: only propagation remains
+    full = torch.randn(2, 12, 17, 8)
+    kept = torch.tensor([[0, 4, 7, 11], [0, 1, 2, 11]])
+    kept_tokens = torch.randn(2, 4, 17, 8)
+    out = rec(full, kept_tokens, kept, kept_tokens)
+    for b in range(2):
+        assert torch.allclose(out[b, kept[b]], kept_tokens[b], atol=1e-6)
+    # A pruned frame moves by the interpolated update of its neighbours.
+    delta = kept_tokens[0, 1] - full[0, 4], kept_tokens[0, 2] - full[0, 7]
+    assert torch.allclose(out[0, 5], full[0, 5] + (2 * delta[0] + delta[1]) / 3, atol=1e-5)

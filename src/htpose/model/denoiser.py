@@ -124,7 +124,8 @@ class Denoiser(nn.Module):
         self.time_embed = TimestepEmbedding(c)
         rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
         self.blocks = nn.ModuleList(BlockPair(cfg, r) for r in rates)
-        self.recovery = Recovery(cfg.frames, c, cfg.heads) if cfg.pruning.tcep else None
+        p = cfg.pruning
+        self.recovery = Recovery(cfg.frames, c, cfg.heads, p.recovery) if p.tcep else None
         self.head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 3))
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.joint_pos, std=0.02)
@@ -145,7 +146,7 @@ class Denoiser(nn.Module):
         self._check_shape(y_t, 3)
         x = cond.tokens + self.pose_embed(y_t) + self.time_embed(t)[:, None, None, :]
         p = self.cfg.pruning
-        full = frozen = None
+        full = frozen = pre_merge = merged = assign = None
         topk = 0
         for i, block in enumerate(self.blocks):
             if p.tcep and i == p.tcep_layer:
@@ -156,10 +157,16 @@ class Denoiser(nn.Module):
                 else:
                     frozen = gather_frames(full, cond.plan.pruned)
             if p.mgptp and i == p.mgptp_layer:
-                x, _ = dpc_knn_merge(x, p.merged_tokens(self.cfg.frames), p.dpc_k)
+                pre_merge = x
+                x, assign = dpc_knn_merge(x, p.merged_tokens(self.cfg.frames), p.dpc_k)
+                merged = x
             x = block(x, frozen, topk)
         if full is not None:
-            x = self.recovery(full, x)
+            kept_tokens = x
+            if pre_merge is not None:
+                # Unmerge: each kept frame = its own pre-merge token + its cluster's update.
+                kept_tokens = pre_merge + gather_frames(x - merged, assign)
+            x = self.recovery(full, kept_tokens, cond.plan.kept, x)
         return self.head(x)
 
     def _check_shape(self, x: torch.Tensor, channels: int) -> None:

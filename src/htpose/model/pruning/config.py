@@ -29,6 +29,9 @@ class PruningConfig:
       ``sft_topk`` further restricts each query to its most relevant keys (0 = all).
     - ``mgptp``: at block pair ``mgptp_layer`` merge the kept tokens into ``merge_ratio``
       (r2) of their number by mask-guided density-peak clustering (``dpc_k`` neighbours).
+    - ``recovery``: ``"propagate"`` (kept frames get their processed tokens back and pass
+      their updates on to the pruned frames, then cross-attention) or ``"attend"``
+      (cross-attention alone, HoT-like); see :mod:`htpose.model.pruning.recovery`.
     """
 
     tcep: bool = False
@@ -43,6 +46,7 @@ class PruningConfig:
     mgptp_layer: int = 2
     merge_ratio: float = 0.5
     dpc_k: int = 2
+    recovery: str = "propagate"
 
     @property
     def enabled(self) -> bool:
@@ -81,6 +85,8 @@ class PruningConfig:
             raise ConfigError(
                 "model.pruning.graph_threshold must be in [-1, 1) and graph_radius >= 1"
             )
+        if self.recovery not in ("propagate", "attend"):
+            raise ConfigError("model.pruning.recovery must be 'propagate' or 'attend'")
         if self.sft_topk < 0:
             raise ConfigError("model.pruning.sft_topk must be >= 0 (0 = every kept key)")
         if self.mgptp:
