@@ -42,14 +42,28 @@ def save_checkpoint(
         save_file(tensors, str(tmp), metadata={"htpose": json.dumps(header)})
 
 
+def _looks_like_pickle(path: Path) -> bool:
+    """True for torch.save zips and raw pickles that are not valid safetensors.
+
+    The safetensors header length is a little-endian u64, so its first byte can be
+    0x80 too; only a header that does not parse as "length + JSON" counts as pickle.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) == 9:
+        length = int.from_bytes(head[:8], "little")
+        if 0 < length <= size - 8 and head[8:9] == b"{":
+            return False
+    return head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05")
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, dict[str, Any]]:
     """Read every tensor, the config and the meta of a checkpoint, validating the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if _looks_like_pickle(path):
         raise CheckpointError(
             f"{path} is a pickle/torch.save file; htpose loads only .safetensors checkpoints"
         )
