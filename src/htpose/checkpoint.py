@@ -5,6 +5,10 @@ optimizer tensors under ``optim/`` and the RNG state under ``rng/``. Its header 
 ``"htpose"`` holds JSON ``{"format", "config", "meta"}``. Nothing is unpickled on load, and
 writes are atomic (temporary file, then rename), so the last good checkpoint survives any
 interruption.
+
+A ``torch.save`` / pickle file (another project's ``.pt``/``.bin``) is refused unless the
+caller trusts it explicitly; it is then read with ``torch.load(weights_only=True)``, which
+rebuilds tensors and plain containers only, and needs a config to say which model it is.
 """
 
 from __future__ import annotations
@@ -109,6 +113,14 @@ def load_weights(
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if not (missing or unexpected or wrong):
+        for key, value in state.items():
+            if not value.is_floating_point():
+                raise CheckpointError(
+                    f"{source}: weight {key!r} has dtype {value.dtype}, not float"
+                )
+            if not torch.isfinite(value).all():
+                raise CheckpointError(f"{source}: weight {key!r} holds NaN or infinite values")
     if missing or unexpected or wrong:
         if missing:
             detail = f"missing {missing[0]!r}"
@@ -122,10 +134,49 @@ def load_weights(
 
 
 def load_model(
-    path: str | Path, device: str | torch.device = "cpu"
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    trust_pickle: bool = False,
+    config: Config | None = None,
 ) -> tuple[Denoiser, Config, dict[str, Any]]:
-    """Build the denoiser a checkpoint describes and load its weights (eval mode)."""
-    tensors, config, meta = read_checkpoint(path)
+    """Build the denoiser a checkpoint describes and load its weights (eval mode).
+
+    ``trust_pickle`` admits a ``torch.save`` file (read with ``weights_only=True``) whose
+    model ``config`` must then be given; it is never needed for htpose's own checkpoints.
+    """
+    path = Path(path)
+    if path.is_file() and _looks_like_pickle(path):
+        if not trust_pickle:
+            raise CheckpointError(
+                f"{path} is a pickle/torch.save file; htpose loads only .safetensors checkpoints "
+                "(pass --trust-pickle with --config to read its weights with weights_only=True)"
+            )
+        if config is None:
+            raise CheckpointError(f"{path}: a pickled checkpoint needs --config to describe it")
+        state, meta = _read_pickled_state(path), {"source": str(path)}
+    else:
+        tensors, config, meta = read_checkpoint(path)
+        state = model_state(tensors)
     model = Denoiser(config.model)
-    load_weights(model, model_state(tensors), path)
+    load_weights(model, state, path)
     return model.to(device).eval(), config, meta
+
+
+def _read_pickled_state(path: Path) -> dict[str, torch.Tensor]:
+    """The weights of a trusted ``torch.save`` file: a state dict, or one under a usual key."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise CheckpointError(f"{path} cannot be read with weights_only=True: {exc}") from exc
+    if isinstance(obj, dict):
+        for key in ("model", "model_pos", "state_dict", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
+        raise CheckpointError(f"{path} holds no state dict of named tensors")
+    return {k.removeprefix("module."): v for k, v in obj.items()}

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from htpose.errors import HtposeError
 
@@ -50,6 +51,8 @@ def _load_cfg(args: argparse.Namespace):
         overrides.append(f"train.steps={args.steps}")
     if getattr(args, "data", None):
         overrides.append(f"data.clips={args.data}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"train.seed={args.seed}")
     return apply_overrides(cfg, overrides) if overrides else cfg
 
 
@@ -62,15 +65,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    path = train(cfg, out, resume=args.resume, progress=not args.no_progress, stop_at=args.stop_at)
-    log = out / "metrics.jsonl"
-    last = (
-        log.read_text().strip().splitlines()[-1]
-        if log.exists() and log.read_text().strip()
-        else "{}"
+    path = train(
+        cfg,
+        out,
+        resume=args.resume,
+        progress=not args.no_progress,
+        stop_at=args.stop_at,
+        device=args.device,
     )
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    log = out / "metrics.jsonl"
+    lines = log.read_text().strip().splitlines() if log.exists() else []
     print(f"model: {path}")
-    print(f"last log entry: {last}")
+    print(f"last log entry: {lines[-1] if lines else '{}'}")
     return 0
 
 
@@ -86,7 +94,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for agg in args.aggregate:
         if agg not in AGGREGATIONS:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
-    model, cfg, meta = load_model(args.checkpoint, args.device)
+    from htpose.config import load_config
+
+    model, cfg, meta = load_model(
+        args.checkpoint,
+        args.device,
+        trust_pickle=args.trust_pickle,
+        config=load_config(args.config) if args.config else None,
+    )
     data = args.data or cfg.data.clips
     sequences = load_sequences(
         data,
@@ -241,11 +256,16 @@ def cmd_convert_h36m(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage mistakes reported in the same one-line form as every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"htpose: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="htpose", description="3D human pose lifting by diffusion, with HTP."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="htpose", description="3D human pose lifting by diffusion, with HTP.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train a denoiser from a YAML config")
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/cmu_small.yaml")
@@ -260,12 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", help="override data.clips (a clip collection .npz)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config value")
+    p.add_argument("--seed", type=int, help="override train.seed (runs are reproducible per seed)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: one GPU per rank)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
     p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="admit a torch.save checkpoint (read with weights_only=True; needs --config)",
+    )
+    p.add_argument("--config", help="model config of a --trust-pickle checkpoint")
     p.add_argument("--data", help="clip collection, Human3.6M data_3d_*.npz or 3DHP file")
     p.add_argument("--keypoints", help="2D detections (Human3.6M data_2d_*.npz or converted)")
     p.add_argument("--cameras", help="Human3.6M camera JSON (default: the training config's)")

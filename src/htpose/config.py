@@ -200,10 +200,14 @@ def load_config(path: str | Path) -> Config:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except IsADirectoryError as exc:
+        raise ConfigError(f"config file {path} is a folder") from exc
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"config file {path} is not valid YAML: {first}") from exc
-    return config_from_dict(values or {})
+    if values is None:  # an empty file is more likely a mistake than "all defaults"
+        raise ConfigError(f"config file {path} is empty")
+    return config_from_dict(values)
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:

@@ -105,3 +105,18 @@ def read_npz_array(archive: np.lib.npyio.NpzFile, key: str, source: str | Path) 
         return archive[key]
     except Exception as exc:
         raise DataError(f"{source}: array {key!r} is truncated or corrupt: {exc}") from exc
+
+
+def numeric_array(value: Any, where: str) -> np.ndarray:
+    """``value`` as a float64 array, or a :class:`DataError` naming ``where``.
+
+    Refuses ragged nests, objects, strings and complex numbers (numpy would raise or
+    silently drop the imaginary part).
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged or exotic nests raise several types
+        raise DataError(f"{where} is not a numeric array: {exc}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise DataError(f"{where} holds {arr.dtype} values, not numbers")
+    return arr.astype(np.float64)

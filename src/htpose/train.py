@@ -5,18 +5,26 @@ from ``(seed, s)``, so a run resumed from its last checkpoint continues exactly 
 uninterrupted one would. The run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON
 object per line), ``last.safetensors`` (weights + optimizer state, to resume) and
 ``model.safetensors`` (weights only, for evaluation and lifting).
+
+Several processes started by ``torchrun`` train one model with DistributedDataParallel: every
+rank draws the same global batch from the step's seed and takes its own contiguous shard, so
+the gradient all-reduce (a mean over ranks) equals the single-process gradient of the global
+batch; only rank 0 validates, logs and writes checkpoints.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from htpose.checkpoint import load_weights, model_state, read_checkpoint, save_checkpoint
@@ -29,7 +37,7 @@ from htpose.data.windows import WindowSampler
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.diffusion.schedule import NoiseSchedule
-from htpose.errors import CheckpointError
+from htpose.errors import CheckpointError, ConfigError, HtposeError
 from htpose.io import atomic_write
 from htpose.metrics import mpjpe, mpjve
 from htpose.model.denoiser import Denoiser
@@ -54,23 +62,97 @@ def load_training_data(cfg: Config) -> tuple[list[Sequence], list[Sequence]]:
     return train, val
 
 
-def diffusion_loss(
-    model: Denoiser,
-    schedule: NoiseSchedule,
-    batch: dict[str, torch.Tensor],
-    cfg: Config,
-    gen: torch.Generator,
-) -> torch.Tensor:
-    """MPJPE (+ optional velocity term) of the ``y_0`` prediction at random noise levels."""
+def draw_noise(
+    schedule: NoiseSchedule, batch: dict[str, torch.Tensor], gen: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """Add the step's timesteps ``t`` ``(B,)`` and noise ``(B, F, J, 3)`` to a batch.
+
+    Drawn on the CPU for the whole (global) batch, so a run gives the same draws on any
+    device and any number of ranks.
+    """
     y0 = batch["joints_3d"]
     t = torch.randint(0, schedule.num_steps, (y0.shape[0],), generator=gen)
     noise = torch.randn(y0.shape, generator=gen)
-    y_t = schedule.add_noise(y0, noise, t)
-    pred = model(y_t, t, model.encode_condition(batch["keypoints_2d"]))
+    return {**batch, "t": t, "noise": noise}
+
+
+def diffusion_loss(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    batch: dict[str, torch.Tensor],
+    cfg: Config,
+    gen: torch.Generator | None = None,
+) -> torch.Tensor:
+    """MPJPE (+ optional velocity term) of the ``y_0`` prediction at random noise levels.
+
+    ``model`` is a :class:`Denoiser` or a :class:`Predictor` (possibly DDP-wrapped); ``batch``
+    holds ``keypoints_2d``, ``joints_3d`` and, unless ``gen`` is given to draw them,
+    ``t`` and ``noise`` (see :func:`draw_noise`).
+    """
+    if gen is not None:
+        batch = draw_noise(schedule, batch, gen)
+    y0 = batch["joints_3d"]
+    y_t = schedule.add_noise(y0, batch["noise"], batch["t"])
+    if isinstance(model, Denoiser):
+        model = Predictor(model)
+    pred = model(batch["keypoints_2d"], y_t, batch["t"])
     loss = mpjpe(pred, y0).mean()
     if cfg.diffusion.velocity_weight > 0:
         loss = loss + cfg.diffusion.velocity_weight * mpjve(pred, y0).mean()
     return loss
+
+
+class Predictor(nn.Module):
+    """The denoiser as one ``forward(keypoints_2d, y_t, t) -> y_0`` call (what DDP wraps)."""
+
+    def __init__(self, denoiser: Denoiser) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(
+        self, keypoints_2d: torch.Tensor, y_t: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
+        return self.denoiser(y_t, t, self.denoiser.encode_condition(keypoints_2d))
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This rank's contiguous slice of a global batch."""
+        if self.world == 1:
+            return batch
+        size = next(iter(batch.values())).shape[0] // self.world
+        lo = self.rank * size
+        return {k: v[lo : lo + size] for k, v in batch.items()}
+
+
+def init_distributed(device: str) -> tuple[Distributed, str]:
+    """Join the torchrun job named by the environment (``WORLD_SIZE`` > 1), if any.
+
+    Returns this rank and its device: gloo on the CPU, NCCL with one GPU per local rank.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed(), device
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Distributed(rank, world, local), device
 
 
 def learning_rate(cfg: Config, step: int) -> float:
@@ -120,8 +202,14 @@ def validate(
 
 
 def _append_log(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
+    """Append one JSON line; a crash mid-line is cleaned up by :func:`_trim_log` on resume."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise HtposeError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _trim_log(path: Path, step: int) -> None:
@@ -144,16 +232,30 @@ def train(
     resume: bool = False,
     progress: bool = True,
     stop_at: int | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Train per ``cfg`` into ``out_dir``; returns the path of ``model.safetensors``.
 
     ``stop_at`` ends this run after that step (with a checkpoint) while the schedule still
     aims at ``train.steps``: a later ``resume=True`` run carries on as if never stopped.
+    Under ``torchrun`` every rank calls this; ``train.batch_size`` is the global batch.
     """
+    dist_info, device = init_distributed(device)
+    if cfg.train.batch_size % dist_info.world:
+        raise ConfigError(
+            f"train.batch_size {cfg.train.batch_size} must be divisible by the "
+            f"{dist_info.world} processes of this torchrun job"
+        )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
     log_path = out / "metrics.jsonl"
+    if dist_info.main:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HtposeError(f"cannot create run folder {out}: {exc.strerror or exc}") from exc
+        for stale in out.glob(".*.tmp"):  # half-written files of a killed run
+            stale.unlink(missing_ok=True)
+        atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
 
     train_seqs, val_seqs = load_training_data(cfg)
     noise = DetectorNoise(**asdict(cfg.data.noise))
@@ -163,9 +265,10 @@ def train(
     val_windows = WindowSampler(val_seqs, cfg.model.frames).batch(
         np.random.default_rng([cfg.train.seed, 10**9]), cfg.train.val_windows
     )
+    val_windows = {k: v.to(device) for k, v in val_windows.items()}
 
     torch.manual_seed(cfg.train.seed)
-    model = Denoiser(cfg.model)
+    model = Denoiser(cfg.model).to(device)
     schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
     val_sampler = DDIMSampler(schedule, 1, cfg.diffusion.eta, cfg.diffusion.clip_denoised)
     opt = torch.optim.AdamW(
@@ -173,24 +276,45 @@ def train(
     )
 
     start, elapsed = 0, 0.0
-    last = out / "last.safetensors"
-    if resume and last.exists():
-        tensors, saved_cfg, meta = read_checkpoint(last)
+    last, previous = out / "last.safetensors", out / "previous.safetensors"
+    found = _resume_point(last, previous) if resume else None
+    if found is not None:
+        tensors, saved_cfg, meta = found
         if saved_cfg.model != cfg.model:
             raise CheckpointError(
                 f"{last} was trained with another model config; use a new output folder"
             )
         load_weights(model, model_state(tensors), last)
-        _restore_optimizer(opt, tensors, meta["optimizer_groups"])
+        _restore_optimizer(
+            opt, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer_groups"]
+        )
         start, elapsed = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-        _trim_log(log_path, start)
-    elif not resume and log_path.exists():
+        if dist_info.main:
+            _trim_log(log_path, start)
+    elif not resume and log_path.exists() and dist_info.main:
         log_path.unlink()
 
+    predictor: nn.Module = Predictor(model)
+    if dist_info.world > 1:
+        predictor = nn.parallel.DistributedDataParallel(
+            predictor, device_ids=[device] if device.startswith("cuda") else None
+        )
+
     def checkpoint(step: int) -> None:
+        if not dist_info.main:
+            return
         tensors, groups = _optimizer_tensors(opt)
         meta = {"step": step, "optimizer_groups": groups, "train_seconds": elapsed}
-        save_checkpoint(last, model, cfg, tensors, meta)
+        retired = last.exists()
+        if retired:
+            # The one before stays as a fallback should `last` ever be damaged on disk.
+            os.replace(last, previous)
+        try:
+            save_checkpoint(last, model, cfg, tensors, meta)
+        except HtposeError:
+            if retired:  # e.g. a full disk: put the last good checkpoint back in its place
+                os.replace(previous, last)
+            raise
         save_checkpoint(
             out / "model.safetensors", model, cfg, meta={"step": step, "train_seconds": elapsed}
         )
@@ -201,7 +325,7 @@ def train(
         range(start, end),
         initial=start,
         total=cfg.train.steps,
-        disable=not progress,
+        disable=not progress or not dist_info.main,
         desc="train",
         dynamic_ncols=True,
     )
@@ -210,11 +334,13 @@ def train(
         tick = time.perf_counter()
         rng = np.random.default_rng([cfg.train.seed, step])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        torch.manual_seed(int(rng.integers(2**62)))  # drop-path draws from the global generator
-        batch = sampler_train.batch(rng, cfg.train.batch_size)
+        # Drop-path draws from the global generator; offset per rank so shards differ.
+        torch.manual_seed(int(rng.integers(2**62)) + dist_info.rank)
+        batch = draw_noise(schedule, sampler_train.batch(rng, cfg.train.batch_size), gen)
+        batch = {k: v.to(device) for k, v in dist_info.shard(batch).items()}
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        loss = diffusion_loss(model, schedule, batch, cfg, gen)
+        loss = diffusion_loss(predictor, schedule, batch, cfg)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training diverged at step {step} (loss {loss.item()})")
         opt.zero_grad(set_to_none=True)
@@ -223,24 +349,80 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         opt.step()
         elapsed += time.perf_counter() - tick
-        running.append(loss.item())
+        running.append(loss.detach())
         done = step + 1
         if done % cfg.train.log_every == 0 or done == cfg.train.steps:
-            record = {
-                "step": done,
-                "loss_mm": 1000 * float(np.mean(running)),
-                "lr": learning_rate(cfg, step),
-                "train_seconds": round(elapsed, 2),
-            }
-            if done % cfg.train.val_every == 0 or done == cfg.train.steps:
-                record["val_mpjpe_mm"] = validate(
-                    model, val_sampler, val_windows, cfg.eval.batch_windows
-                )
-            _append_log(log_path, record)
-            bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
+            mean_loss = _mean_over_ranks(torch.stack(running).mean(), dist_info)
             running = []
+            if dist_info.main:
+                record = {
+                    "step": done,
+                    "loss_mm": 1000 * mean_loss,
+                    "lr": learning_rate(cfg, step),
+                    "train_seconds": round(elapsed, 2),
+                }
+                if done % cfg.train.val_every == 0 or done == cfg.train.steps:
+                    record["val_mpjpe_mm"] = validate(
+                        model, val_sampler, val_windows, cfg.eval.batch_windows
+                    )
+                _append_log(log_path, record)
+                bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
         if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.steps, end):
             checkpoint(done)
     if start >= cfg.train.steps and not (out / "model.safetensors").exists():
         checkpoint(start)
+    if dist_info.world > 1:
+        _check_ranks_in_sync(model, dist_info, log_path, end)
     return out / "model.safetensors"
+
+
+def _resume_point(
+    last: Path, previous: Path
+) -> tuple[dict[str, torch.Tensor], Config, dict] | None:
+    """The newest readable training checkpoint: ``last``, else ``previous``, else none.
+
+    Writes are atomic, so ``last`` is normally whole; ``previous`` covers a kill between
+    the rename that retires ``last`` and the write of the new one, and a file damaged later.
+    """
+    if not last.exists() and not previous.exists():
+        return None
+    try:
+        return read_checkpoint(last)
+    except CheckpointError as exc:
+        if not previous.exists():
+            raise
+        reason = str(exc)
+    found = read_checkpoint(previous)
+    print(f"htpose: warning: {reason}; resuming from {previous.name}", file=sys.stderr)
+    return found
+
+
+def _mean_over_ranks(value: torch.Tensor, dist_info: Distributed) -> float:
+    if dist_info.world > 1:
+        import torch.distributed as dist
+
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= dist_info.world
+    return float(value)
+
+
+def _check_ranks_in_sync(
+    model: Denoiser, dist_info: Distributed, log_path: Path, step: int
+) -> None:
+    """Compare every rank's weights with rank 0's; log the largest difference, fail if any."""
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    reference = flat.clone()
+    dist.broadcast(reference, src=0)
+    diff = (flat - reference).abs().max()
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    if dist_info.main:
+        _append_log(
+            log_path,
+            {"step": step, "world_size": dist_info.world, "ddp_max_weight_diff": float(diff)},
+        )
+    dist.barrier()
+    if float(diff) != 0.0:
+        raise RuntimeError(f"ranks ended with different weights (max difference {float(diff)})")

@@ -172,11 +172,37 @@ def load_h36m_cameras(path: str | Path) -> dict[str, list[Camera]]:
                     orientation=tuple(map(float, extr["orientation"])),
                     position=tuple(float(v) / 1000.0 for v in extr["translation"]),
                 )
-                values = [*cam.focal, *cam.center, *cam.radial, *cam.tangential, *cam.position]
-                if not all(math.isfinite(v) for v in values) or min(cam.focal) <= 0:
+                lengths = {
+                    "focal_length": (cam.focal, 2),
+                    "center": (cam.center, 2),
+                    "radial_distortion": (cam.radial, 3),
+                    "tangential_distortion": (cam.tangential, 2),
+                    "orientation": (cam.orientation, 4),
+                    "translation": (cam.position, 3),
+                }
+                for key, (value, size) in lengths.items():
+                    if len(value) != size:
+                        raise DataError(
+                            f"camera file {path}: camera {cam.name} {key!r} needs {size} values"
+                        )
+                values = [
+                    *cam.focal,
+                    *cam.center,
+                    *cam.radial,
+                    *cam.tangential,
+                    *cam.position,
+                    *cam.orientation,
+                ]
+                if (
+                    not all(math.isfinite(v) for v in values)
+                    or min(cam.focal) <= 0
+                    or not 0 < cam.width <= 100_000
+                    or not 0 < cam.height <= 100_000
+                    or sum(q * q for q in cam.orientation) < 1e-12
+                ):
                     raise DataError(f"camera file {path}: camera {cam.name} has invalid values")
                 cams.append(cam)
             cameras[subject] = cams
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise DataError(f"camera file {path} has a malformed camera entry: {exc}") from exc
     return cameras

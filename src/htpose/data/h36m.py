@@ -19,7 +19,7 @@ import numpy as np
 
 from htpose.data.clips import ClipCollection, write_clips
 from htpose.errors import DataError
-from htpose.io import atomic_write, open_npz, read_npz_array
+from htpose.io import atomic_write, numeric_array, open_npz, read_npz_array
 
 # The 17 of the 32 original joints kept by every Human3.6M lifter, in htpose order.
 KEPT_JOINTS = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -63,16 +63,14 @@ def read_h36m_3d(path: str | Path, allow_pickle: bool = False) -> ClipCollection
         if not isinstance(actions, dict):
             raise DataError(f"{path}: positions_3d[{subject!r}] is not an action dictionary")
         for action, arr in actions.items():
-            arr = np.asarray(arr)
+            arr = numeric_array(arr, f"{path}: positions_3d[{subject!r}][{action!r}]")
             if arr.ndim != 3 or arr.shape[1] not in (17, 32) or arr.shape[2] != 3:
                 raise DataError(
                     f"{path}: positions_3d[{subject!r}][{action!r}] has shape {arr.shape}; "
                     "expected (frames, 32, 3)"
                 )
-            if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
-                raise DataError(
-                    f"{path}: positions_3d[{subject!r}][{action!r}] is not finite floats"
-                )
+            if not np.isfinite(arr).all():
+                raise DataError(f"{path}: positions_3d[{subject!r}][{action!r}] is not finite")
             kept = arr[:, KEPT_JOINTS] if arr.shape[1] == 32 else arr
             clips[f"{subject}/{action}"] = kept.astype(np.float32)
     if not clips:
@@ -96,13 +94,13 @@ def read_h36m_2d(path: str | Path, allow_pickle: bool = False) -> dict[tuple[str
             if not isinstance(views, (list, tuple)) or len(views) != NUM_VIEWS:
                 raise DataError(f"{path}: positions_2d[{subject!r}][{action!r}] is not 4 views")
             for view, arr in enumerate(views):
-                arr = np.asarray(arr)
+                arr = numeric_array(arr, f"{path}: positions_2d[{subject!r}][{action!r}][{view}]")
                 if arr.ndim != 3 or arr.shape[1:] != (17, 2):
                     raise DataError(
                         f"{path}: positions_2d[{subject!r}][{action!r}][{view}] has shape "
                         f"{arr.shape}; expected (frames, 17, 2)"
                     )
-                if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
+                if not np.isfinite(arr).all():
                     raise DataError(
                         f"{path}: positions_2d[{subject!r}][{action!r}][{view}] is not finite"
                     )

@@ -20,7 +20,7 @@ from htpose.data.camera import Camera
 from htpose.data.sequences import Sequence
 from htpose.data.temporal import MODEL_FPS, resample
 from htpose.errors import DataError
-from htpose.io import open_npz
+from htpose.io import numeric_array, open_npz
 
 # 3DHP order: 0 head top, 1 neck, 2-4 R shoulder/elbow/wrist, 5-7 L shoulder/elbow/wrist,
 # 8-10 R hip/knee/ankle, 11-13 L hip/knee/ankle, 14 pelvis, 15 spine, 16 head.
@@ -41,18 +41,18 @@ def _camera(name: str, size: tuple[int, int]) -> Camera:
 def _sequence(
     name: str, entry: dict, size: tuple[int, int], source: Path, fps: float | None
 ) -> Sequence:
-    try:
-        kp = np.asarray(entry["data_2d"], dtype=np.float64)
-        j3 = np.asarray(entry["data_3d"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{source}: {name!r} lacks numeric 'data_2d'/'data_3d'") from exc
+    if not isinstance(entry, dict) or "data_2d" not in entry or "data_3d" not in entry:
+        raise DataError(f"{source}: {name!r} lacks 'data_2d'/'data_3d'")
+    kp = numeric_array(entry["data_2d"], f"{source}: {name!r} 'data_2d'")
+    j3 = numeric_array(entry["data_3d"], f"{source}: {name!r} 'data_3d'")
     if kp.ndim != 3 or kp.shape[1:] != (17, 2) or j3.shape != (len(kp), 17, 3):
         raise DataError(
             f"{source}: {name!r} has shapes {kp.shape} / {j3.shape}; expected (T, 17, 2|3)"
         )
     if len(kp) == 0 or not (np.isfinite(kp).all() and np.isfinite(j3).all()):
         raise DataError(f"{source}: {name!r} is empty or not finite")
-    valid = np.asarray(entry.get("valid", np.ones(len(kp))), dtype=np.float64).reshape(-1)
+    valid = numeric_array(entry.get("valid", np.ones(len(kp))), f"{source}: {name!r} 'valid'")
+    valid = valid.reshape(-1)
     if valid.shape != (len(kp),):
         raise DataError(f"{source}: {name!r} 'valid' has {valid.shape[0]} frames, not {len(kp)}")
     kp, j3 = kp[:, TO_H36M], j3[:, TO_H36M] / 1000.0

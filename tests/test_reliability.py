@@ -1,0 +1,357 @@
+"""Faults during training (kills, full disks, damaged files) and multi-process training."""
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from htpose.checkpoint import load_model, read_checkpoint
+from htpose.cli import main
+from htpose.data.clips import ClipCollection, read_clips, write_clips
+
+
+@pytest.fixture
+def small_cmu(tmp_path, cmu_path):
+    full = read_clips(cmu_path)
+    train = [n for n in full.splits["train"] if "/walking/" in n][:2]
+    test = [n for n in full.splits["test"] if "/running/" in n][:1]
+    clips = {n: full.clips[n][:240] for n in train + test}
+    path = tmp_path / "cmu_small.npz"
+    write_clips(path, ClipCollection(clips, full.fps, {"train": train, "test": test}))
+    return path
+
+
+def _yaml(tmp_path, tiny_config, small_cmu, cameras_path, **train) -> str:
+    cfg = tiny_config(str(small_cmu), str(cameras_path))
+    cfg["train"].update(train)
+    path = tmp_path / f"tiny_{len(list(tmp_path.glob('tiny_*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def _train(config: str, out, *extra: str) -> int:
+    return main(["train", "--config", config, "--out", str(out), "--no-progress", *extra])
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    tensors, _, _ = read_checkpoint(path)
+    return {k: v for k, v in tensors.items() if not k.startswith("optim/")}
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def _log_steps(run) -> list[int]:
+    return [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _spawn_train(config: str, out) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "htpose",
+            "train",
+            "--config",
+            config,
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+            "--resume",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _kill_after_checkpoint(proc: subprocess.Popen, run, min_step: int, rng: random.Random) -> int:
+    """SIGKILL the run at a random moment after its checkpoint passed ``min_step``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"training ended before it could be killed: {proc.stderr.read()}")
+        try:
+            step = read_checkpoint(run / "last.safetensors")[2]["step"]
+        except Exception:
+            step = -1
+        if step >= min_step:
+            break
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.3))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return step
+
+
+def test_sigkill_at_random_moments_then_resume_matches_uninterrupted(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    steps = 400
+    config = _yaml(
+        tmp_path,
+        tiny_config,
+        small_cmu,
+        cameras_path,
+        steps=steps,
+        checkpoint_every=3,
+        log_every=1,
+        val_every=50,
+    )
+    whole = tmp_path / "whole"
+    assert _train(config, whole, "--threads", "1") == 0
+
+    killed = tmp_path / "killed"
+    rng = random.Random(7)
+    for min_step in (30, 150):
+        _kill_after_checkpoint(_spawn_train(config, killed), killed, min_step, rng)
+        # Whatever the moment, a readable checkpoint at least that recent is on disk
+        # (`previous` when the kill fell between retiring `last` and writing the new one).
+        steps_on_disk = []
+        for name in ("last.safetensors", "previous.safetensors"):
+            if (killed / name).exists():
+                steps_on_disk.append(read_checkpoint(killed / name)[2]["step"])
+        assert max(steps_on_disk) >= min_step
+    assert _train(config, killed, "--resume", "--threads", "1") == 0
+
+    _assert_same(_weights(whole / "model.safetensors"), _weights(killed / "model.safetensors"))
+    # The log has each step once, in order: lines written after the last checkpoint
+    # of a killed run are replaced by the resumed run's.
+    assert _log_steps(killed) == list(range(1, steps + 1))
+    assert not list(killed.glob(".*.tmp"))
+
+
+def test_full_disk_is_reported_and_keeps_the_last_good_checkpoint(
+    tmp_path, tiny_config, small_cmu, cameras_path, monkeypatch, capsys
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=6, checkpoint_every=2)
+    run = tmp_path / "run"
+    assert _train(config, run, "--steps", "2") == 0
+    good = _weights(run / "last.safetensors")
+
+    import htpose.checkpoint as checkpoint_module
+
+    real_save = checkpoint_module.save_file
+
+    def save_then_run_out_of_space(tensors, filename, metadata=None):
+        real_save(tensors, filename, metadata=metadata)
+        with open(filename, "r+b") as fh:  # half the file made it to disk
+            fh.truncate(os.path.getsize(filename) // 2)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint_module, "save_file", save_then_run_out_of_space)
+    code = _train(config, run, "--resume")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("htpose: error:") and "No space left" in err, err
+    assert "\n" not in err
+    monkeypatch.undo()
+
+    # last.safetensors is still the good one, no temporary file is left, and training
+    # resumes from it.
+    assert not list(run.glob(".*.tmp"))
+    tensors, _, meta = read_checkpoint(run / "last.safetensors")
+    assert meta["step"] == 2
+    _assert_same(good, {k: v for k, v in tensors.items() if not k.startswith("optim/")})
+    assert _train(config, run, "--resume") == 0
+    assert read_checkpoint(run / "model.safetensors")[2]["step"] == 6
+
+
+def test_damaged_last_checkpoint_falls_back_to_previous(
+    tmp_path, tiny_config, small_cmu, cameras_path, capsys
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=6, checkpoint_every=2)
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    assert _train(config, whole) == 0
+    assert _train(config, run, "--stop-at", "4") == 0
+    assert read_checkpoint(run / "previous.safetensors")[2]["step"] == 2
+    raw = (run / "last.safetensors").read_bytes()
+    (run / "last.safetensors").write_bytes(raw[: len(raw) // 3])
+    assert _train(config, run, "--resume") == 0
+    assert "resuming from previous.safetensors" in capsys.readouterr().err
+    _assert_same(_weights(whole / "model.safetensors"), _weights(run / "model.safetensors"))
+
+
+def test_unwritable_run_folder_is_a_one_line_error(
+    tmp_path, tiny_config, small_cmu, cameras_path, capsys
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert _train(config, blocker / "run") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("htpose: error: cannot create run folder") and "\n" not in err
+
+
+def test_seed_makes_training_and_sampling_reproducible(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=3)
+    runs = {}
+    for name, seed in (("a", "5"), ("b", "5"), ("c", "6")):
+        assert _train(config, tmp_path / name, "--seed", seed) == 0
+        runs[name] = _weights(tmp_path / name / "model.safetensors")
+    _assert_same(runs["a"], runs["b"])
+    assert any(not torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
+
+    results = []
+    for seed in ("1", "1", "2"):
+        out = tmp_path / f"eval_{len(results)}.json"
+        args = [
+            "evaluate",
+            "--checkpoint",
+            str(tmp_path / "a" / "model.safetensors"),
+            "--hypotheses",
+            "2",
+            "--steps",
+            "2",
+            "--seed",
+            seed,
+            "--json",
+            str(out),
+            "--no-progress",
+        ]
+        assert main(args) == 0
+        results.append(json.loads(out.read_text())["mpjpe_mm"])
+    assert results[0] == results[1] != results[2]
+
+
+def test_pickled_checkpoint_needs_trust_and_is_read_weights_only(
+    tmp_path, tiny_config, small_cmu, cameras_path, capsys
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=2)
+    assert _train(config, tmp_path / "run") == 0
+    model, _, _ = load_model(tmp_path / "run" / "model.safetensors")
+    legacy = tmp_path / "legacy.pt"
+    torch.save(
+        {"epoch": 3, "model_pos": {f"module.{k}": v for k, v in model.state_dict().items()}}, legacy
+    )
+    base = [
+        "evaluate",
+        "--checkpoint",
+        str(legacy),
+        "--hypotheses",
+        "1",
+        "--steps",
+        "1",
+        "--no-progress",
+    ]
+    assert main(base) == 2
+    assert "--trust-pickle" in capsys.readouterr().err
+    assert main([*base, "--trust-pickle"]) == 2
+    assert "needs --config" in capsys.readouterr().err
+    trusted, _, _ = load_model(
+        legacy, trust_pickle=True, config=read_checkpoint(tmp_path / "run" / "model.safetensors")[1]
+    )
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), trusted.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    # Something that is not a state dict, even trusted, is refused.
+    torch.save([1, 2, 3], legacy)
+    assert main([*base, "--trust-pickle", "--config", config]) == 2
+    assert "no state dict" in capsys.readouterr().err
+
+
+def test_nan_weights_are_refused(tmp_path, tiny_config, small_cmu, cameras_path, capsys):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=2)
+    assert _train(config, tmp_path / "run") == 0
+    model, cfg, _ = load_model(tmp_path / "run" / "model.safetensors")
+    with torch.no_grad():
+        next(model.parameters())[0] = float("nan")
+    from htpose.checkpoint import save_checkpoint
+
+    bad = tmp_path / "bad.safetensors"
+    save_checkpoint(bad, model, cfg)
+    assert main(["evaluate", "--checkpoint", str(bad), "--no-progress"]) == 2
+    assert "NaN" in capsys.readouterr().err
+
+
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    steps = 3
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=steps, batch_size=4)
+    single = tmp_path / "single"
+    assert _train(config, single) == 0
+
+    ddp = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "htpose",
+            "train",
+            "--config",
+            config,
+            "--out",
+            str(ddp),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = [json.loads(x) for x in (ddp / "metrics.jsonl").read_text().splitlines()]
+    # Both ranks ended with bit-identical weights (checked across ranks by the job itself).
+    assert log[-1]["world_size"] == 2 and log[-1]["ddp_max_weight_diff"] == 0.0
+    # Same global batch: the losses (means over both shards) match the single process.
+    ref = [json.loads(x) for x in (single / "metrics.jsonl").read_text().splitlines()]
+    for r, d in zip(ref, log[:steps]):
+        assert r["step"] == d["step"] and r["loss_mm"] == pytest.approx(d["loss_mm"], rel=1e-5)
+    # Weights agree up to the float order of the gradient all-reduce (Adam can flip the
+    # sign of an update whose gradient is ~0, hence a bound of a few learning rates).
+    a, b = _weights(single / "model.safetensors"), _weights(ddp / "model.safetensors")
+    diff = torch.cat([(a[k] - b[k]).abs().reshape(-1) for k in a])
+    assert diff.max() < 2e-3 * steps
+    assert (diff > 1e-5).float().mean() < 0.01
+
+
+def test_global_batch_must_split_evenly_over_processes(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, batch_size=3)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "htpose",
+            "train",
+            "--config",
+            config,
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "must be divisible by the 2 processes" in proc.stderr
