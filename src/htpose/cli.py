@@ -96,8 +96,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
     from htpose.config import load_config
 
+    from htpose.lift import bundled_model_path
+
     model, cfg, meta = load_model(
-        args.checkpoint,
+        args.checkpoint or bundled_model_path(),
         args.device,
         trust_pickle=args.trust_pickle,
         config=load_config(args.config) if args.config else None,
@@ -155,7 +157,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 result,
                 primary,
                 {
-                    "checkpoint": str(args.checkpoint),
+                    "checkpoint": str(args.checkpoint or bundled_model_path()),
                     "data": str(data),
                     "steps": steps,
                     "input": input_kind,
@@ -248,6 +250,75 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lift(args: argparse.Namespace) -> int:
+    import time
+
+    from htpose.data.keypoints import read_keypoints
+    from htpose.lift import DEFAULT_FPS, LIFT_AGGREGATIONS, Lifter
+
+    if args.aggregate not in LIFT_AGGREGATIONS:
+        raise HtposeError(
+            f"aggregation {args.aggregate!r} needs ground truth; choose from "
+            f"{', '.join(LIFT_AGGREGATIONS)}"
+        )
+    out = Path(args.output)
+    if out.suffix.lower() != ".npz":
+        raise HtposeError(f"-o must name a .npz file (got {out.name!r}); add --json/--csv too")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    keypoints = read_keypoints(args.input, args.format)
+    fps = args.fps or keypoints.fps
+    if not fps:
+        print(
+            f"htpose: note: the input has no frame rate; assuming {DEFAULT_FPS:g} fps (pass --fps)",
+            file=sys.stderr,
+        )
+        fps = DEFAULT_FPS
+    size = (args.width, args.height) if args.width and args.height else None
+    if (args.width is None) != (args.height is None):
+        raise HtposeError("give both --width and --height")
+    tick = time.perf_counter()
+    lifter = Lifter.from_pretrained(args.checkpoint, args.device)
+    result = lifter(
+        keypoints,
+        image_size=size,
+        fps=fps,
+        hypotheses=args.hypotheses,
+        steps=args.steps,
+        aggregate=args.aggregate,
+        flip=not args.no_flip,
+        batch=args.batch,
+        seed=args.seed,
+        threshold=args.threshold,
+        focal=args.focal,
+        progress=not args.no_progress,
+    )
+    written = [result.save(out)]
+    if args.json:
+        written.append(result.save(out.with_suffix(".json")))
+    if args.csv:
+        written.append(result.save(out.with_suffix(".csv")))
+    if args.render:
+        from htpose.render import render_result
+
+        written.append(render_result(result, args.render))
+    seconds = time.perf_counter() - tick
+    info = result.info
+    print(
+        f"lifted {len(result)} frames ({keypoints.source}, {result.fps:g} fps, "
+        f"{result.image_size[0]}x{result.image_size[1]}) with H={info['hypotheses']}, "
+        f"K={info['steps']}, {info['aggregate']}: {info['frames_per_second']} frames/s "
+        f"({seconds:.1f} s in all); {info['filled_joints']} joint positions filled in"
+    )
+    print(
+        f"mean hypothesis spread {1000 * float(result.uncertainty.mean()):.1f} mm; "
+        f"wrote {', '.join(str(p) for p in written)}"
+    )
+    return 0
+
+
 def cmd_convert_h36m(args: argparse.Namespace) -> int:
     from htpose.data.h36m import convert_h36m
 
@@ -287,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
-    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
     p.add_argument(
         "--trust-pickle",
         action="store_true",
@@ -327,6 +398,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("lift", help="lift your 2D keypoints (COCO, OpenPose, MediaPipe, npy) to 3D")
+    p.add_argument("input", help="keypoints file or OpenPose folder")
+    p.add_argument("-o", "--output", required=True, help="result .npz")
+    p.add_argument(
+        "--format",
+        choices=("coco", "openpose", "mediapipe", "numpy"),
+        help="input format (default: detected)",
+    )
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
+    p.add_argument("--width", type=_positive_int, help="image width in pixels")
+    p.add_argument("--height", type=_positive_int, help="image height in pixels")
+    p.add_argument("--fps", type=float, help="input frame rate (default: the file's, else 30)")
+    p.add_argument("--hypotheses", type=_positive_int, default=5)
+    p.add_argument("--steps", type=_positive_int, default=5, help="DDIM steps K")
+    p.add_argument("--aggregate", default="mean", help="mean or jpma")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.3,
+        help="keypoints scored below this are filled in from neighbouring frames",
+    )
+    p.add_argument("--focal", type=float, help="focal length in pixels (default 1.15 x size)")
+    p.add_argument("--no-flip", action="store_true", help="no test-time flip (2x faster)")
+    p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="also write OUTPUT.json")
+    p.add_argument("--csv", action="store_true", help="also write OUTPUT.csv")
+    p.add_argument("--render", help="also draw the result to a .gif or .mp4")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_lift)
 
     p = sub.add_parser("profile", help="params, MACs and speed of a config, or of two side by side")
     p.add_argument("--config", help="one config")

@@ -191,7 +191,7 @@ def validate(
     """MPJPE in mm with one hypothesis, one step, no flip (D3DP's per-epoch check)."""
     model.eval()
     errs = []
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=windows["keypoints_2d"].device).manual_seed(0)
     for i in range(0, len(windows["keypoints_2d"]), batch):
         hyps = sample_hypotheses(
             model, sampler, windows["keypoints_2d"][i : i + batch], 1, False, gen

@@ -14,6 +14,27 @@ import torch
 from htpose.diffusion.schedule import NoiseSchedule
 
 PredictY0 = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Generators = torch.Generator | list[torch.Generator] | None
+
+
+def randn(
+    shape: tuple[int, ...] | torch.Size,
+    generator: Generators,
+    device: torch.device | str,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Standard normal noise; a list of G generators fills N / G consecutive rows each."""
+    if not isinstance(generator, list):
+        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    rows = shape[0] // len(generator)
+    if rows * len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} generators cannot split a batch of {shape[0]}")
+    return torch.cat(
+        [
+            torch.randn((rows, *shape[1:]), generator=g, device=device, dtype=dtype)
+            for g in generator
+        ]
+    )
 
 
 class DDIMSampler:
@@ -44,12 +65,17 @@ class DDIMSampler:
         self,
         predict_y0: PredictY0,
         shape: tuple[int, ...],
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        """Run the reverse process for samples of ``shape`` ``(N, ...)``; returns ``y_0``."""
-        y = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        """Run the reverse process for samples of ``shape`` ``(N, ...)``; returns ``y_0``.
+
+        ``generator``: one generator for all samples, or a list of G generators, each
+        drawing the noise of its own N / G consecutive samples (so a sample's noise does not
+        depend on what else is in the batch).
+        """
+        y = randn(shape, generator, device, dtype)
         y0 = y
         for t, t_next in self.timesteps():
             t_batch = torch.full((shape[0],), t, device=device, dtype=torch.long)
@@ -67,7 +93,7 @@ class DDIMSampler:
         y0: torch.Tensor,
         t: int,
         t_next: int,
-        generator: torch.Generator | None,
+        generator: Generators,
     ) -> torch.Tensor:
         """One DDIM update from level ``t`` to ``t_next`` given the prediction ``y0``."""
         a = self.schedule.alpha_bar(torch.tensor(t)).item()
@@ -75,5 +101,5 @@ class DDIMSampler:
         eps = (y - a**0.5 * y0) / (1 - a) ** 0.5
         sigma = self.eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)) ** 0.5
         c = max(1 - a_next - sigma**2, 0.0) ** 0.5
-        noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        noise = randn(y.shape, generator, y.device, y.dtype)
         return a_next**0.5 * y0 + c * eps + sigma * noise

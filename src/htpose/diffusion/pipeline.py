@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from htpose.data.sequences import flip_2d, flip_3d
-from htpose.diffusion.ddim import DDIMSampler
+from htpose.diffusion.ddim import DDIMSampler, Generators
 from htpose.model.denoiser import Denoiser
 
 
@@ -16,7 +16,7 @@ def sample_hypotheses(
     keypoints_2d: torch.Tensor,
     hypotheses: int,
     flip_test: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """Lift normalised 2D windows ``(B, F, J, 2)`` to ``(B, H, F, J, 3)`` root-relative poses.
 
@@ -24,6 +24,7 @@ def sample_hypotheses(
     embedding, for the plain and the flipped input) is computed once, not per step. With
     ``flip_test`` every denoising step averages the prediction with the mirrored one (D3DP).
     For the HTP model the frames TCEP keeps are chosen here too, once for all H x K calls.
+    ``generator`` may be a list of B generators, one per window (see ``DDIMSampler.sample``).
     """
     b = keypoints_2d.shape[0]
     cond = model.encode_condition(keypoints_2d).repeat_interleave(hypotheses)

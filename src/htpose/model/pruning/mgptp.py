@@ -28,7 +28,8 @@ def dpc_knn_merge(
         return tokens, torch.arange(n, device=tokens.device).expand(n_batch, n)
     with torch.no_grad():
         feats = tokens.mean(dim=2).float()  # (N, n, C)
-        dist = torch.cdist(feats, feats) / c**0.5
+        # Exact differences, not the matmul shortcut: no batch-dependent rounding in choices.
+        dist = torch.cdist(feats, feats, compute_mode="donot_use_mm_for_euclid_dist") / c**0.5
         knn = dist.topk(min(k, n), dim=-1, largest=False).values
         # A tiny index-ordered term breaks density ties deterministically.
         tie = torch.arange(n, device=tokens.device, dtype=feats.dtype) * 1e-6 / n

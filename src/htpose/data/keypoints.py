@@ -1,0 +1,456 @@
+"""Users' 2D keypoints: the formats detectors write, mapped to the Human3.6M-17 skeleton.
+
+Supported inputs (``read_keypoints`` picks by content, ``fmt`` forces one):
+
+- ``coco``: COCO keypoint *results* JSON (a list of ``{"image_id", "keypoints": [x, y, score]
+  x 17, "score"}``; MMPose, RTMPose, Detectron2, ...), a COCO *dataset* JSON (``images`` with
+  ``width``/``height`` + ``annotations``), or MMPose's per-frame ``[{"frame_id", "instances":
+  [{"keypoints", "keypoint_scores"}]}]``. Frames are the sorted ``image_id``/``frame_id``
+  values; integer ids with gaps leave the person missing in the frames between.
+- ``openpose``: a folder of per-frame ``*_keypoints.json`` (or one such file) with
+  ``people[i]["pose_keypoints_2d"]``, BODY_25 (25 points) or COCO-18 (18 points).
+- ``mediapipe``: Pose landmarks, 33 per frame, ``x, y`` in [0, 1] of the image and a
+  ``visibility``; JSON (a list of frames, each a list of landmark objects or
+  ``{"landmarks": [...]}``) or CSV (one row per frame: optional ``frame`` column, then
+  ``x, y, z, visibility`` or ``x, y, visibility`` per landmark; header optional).
+- ``numpy``: ``.npy`` ``(T, 17, 2|3)`` already in Human3.6M-17 order (third channel: score), or
+  ``.npz`` with ``keypoints`` (+ optional ``scores``, ``fps``, ``width``, ``height``).
+
+One person is lifted: where a frame has several, the one nearest the previous choice (the
+most confident one at the start) is taken, so a track does not jump between people.
+
+Mappings (the COCO -> H36M convention of MMPose and MotionBERT): pelvis = mid-hips, thorax =
+mid-shoulders (OpenPose: its Neck), spine = midpoint of pelvis and thorax, neck/nose = nose,
+head = mid-eyes; limbs one to one, the person's left to H36M's left. A synthesised joint's
+score is the smallest of the scores it was made from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from htpose.errors import DataError
+from htpose.io import numeric_array, open_npz, read_json, read_npz_array
+from htpose.skeleton import JOINT_NAMES, NUM_JOINTS
+
+FORMATS = ("coco", "openpose", "mediapipe", "numpy")
+
+# Each H36M joint as the mean of source keypoints (per format), "spine" handled apart.
+_COCO17 = {
+    "pelvis": (11, 12), "r_hip": (12,), "r_knee": (14,), "r_ankle": (16,),
+    "l_hip": (11,), "l_knee": (13,), "l_ankle": (15,), "thorax": (5, 6),
+    "neck_nose": (0,), "head": (1, 2), "l_shoulder": (5,), "l_elbow": (7,),
+    "l_wrist": (9,), "r_shoulder": (6,), "r_elbow": (8,), "r_wrist": (10,),
+}  # fmt: skip
+_BODY25 = {
+    "pelvis": (8,), "r_hip": (9,), "r_knee": (10,), "r_ankle": (11,),
+    "l_hip": (12,), "l_knee": (13,), "l_ankle": (14,), "thorax": (1,),
+    "neck_nose": (0,), "head": (15, 16), "l_shoulder": (5,), "l_elbow": (6,),
+    "l_wrist": (7,), "r_shoulder": (2,), "r_elbow": (3,), "r_wrist": (4,),
+}  # fmt: skip
+_COCO18 = {
+    "pelvis": (8, 11), "r_hip": (8,), "r_knee": (9,), "r_ankle": (10,),
+    "l_hip": (11,), "l_knee": (12,), "l_ankle": (13,), "thorax": (1,),
+    "neck_nose": (0,), "head": (14, 15), "l_shoulder": (5,), "l_elbow": (6,),
+    "l_wrist": (7,), "r_shoulder": (2,), "r_elbow": (3,), "r_wrist": (4,),
+}  # fmt: skip
+_MEDIAPIPE33 = {
+    "pelvis": (23, 24), "r_hip": (24,), "r_knee": (26,), "r_ankle": (28,),
+    "l_hip": (23,), "l_knee": (25,), "l_ankle": (27,), "thorax": (11, 12),
+    "neck_nose": (0,), "head": (2, 5), "l_shoulder": (11,), "l_elbow": (13,),
+    "l_wrist": (15,), "r_shoulder": (12,), "r_elbow": (14,), "r_wrist": (16,),
+}  # fmt: skip
+LAYOUTS = {"coco17": _COCO17, "body25": _BODY25, "coco18": _COCO18, "mediapipe33": _MEDIAPIPE33}
+LAYOUT_SIZES = {"coco17": 17, "body25": 25, "coco18": 18, "mediapipe33": 33}
+
+
+@dataclass
+class Keypoints2D:
+    """One person's 2D track in Human3.6M-17 order.
+
+    ``pixels`` ``(T, 17, 2)`` (NaN where the joint is missing), ``scores`` ``(T, 17)`` in [0, 1]
+    (0 where missing); ``fps``, ``width``, ``height`` when the file says; ``source`` the format
+    and layout read.
+    """
+
+    pixels: np.ndarray
+    scores: np.ndarray
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+
+def to_h36m(points: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Map ``(T, K, 3)`` ``(x, y, score)`` of a named layout to H36M-17 pixels and scores.
+
+    Missing source points must carry score 0 (their coordinates are ignored).
+    """
+    table = LAYOUTS[layout]
+    t = len(points)
+    xy = np.full((t, NUM_JOINTS, 2), np.nan)
+    sc = np.zeros((t, NUM_JOINTS))
+    src_xy, src_sc = points[..., :2], points[..., 2]
+    for j, name in enumerate(JOINT_NAMES):
+        if name == "spine":
+            continue
+        idx = list(table[name])
+        xy[:, j] = src_xy[:, idx].mean(axis=1)
+        sc[:, j] = src_sc[:, idx].min(axis=1)
+    spine = JOINT_NAMES.index("spine")
+    pelvis, thorax = JOINT_NAMES.index("pelvis"), JOINT_NAMES.index("thorax")
+    xy[:, spine] = (xy[:, pelvis] + xy[:, thorax]) / 2
+    sc[:, spine] = np.minimum(sc[:, pelvis], sc[:, thorax])
+    xy[sc <= 0] = np.nan
+    return xy, sc
+
+
+def _track(frames: list[list[np.ndarray]], size: int) -> np.ndarray:
+    """One ``(K, 3)`` person per frame out of each frame's candidates, as ``(T, K, 3)``.
+
+    Start from the most confident person; then keep the candidate whose confident points are
+    nearest (mean distance) to the last chosen pose. Frames without anyone get score 0.
+    """
+    out = np.zeros((len(frames), size, 3))
+    last = None
+    for i, people in enumerate(frames):
+        if not people:
+            continue
+        if last is None:
+            best = max(people, key=lambda p: float(np.nansum(p[:, 2])))
+        else:
+
+            def distance(p: np.ndarray, ref: np.ndarray = last) -> float:
+                both = (p[:, 2] > 0) & (ref[:, 2] > 0)
+                if not both.any():
+                    return math.inf
+                return float(np.linalg.norm(p[both, :2] - ref[both, :2], axis=1).mean())
+
+            best = min(people, key=distance)
+        out[i] = best
+        last = best
+    return out
+
+
+def _points(values, size: int, channels: int, where: str) -> np.ndarray:
+    arr = numeric_array(values, where)
+    if arr.size != size * channels:
+        raise DataError(f"{where} has {arr.size} numbers; expected {size} x {channels}")
+    arr = arr.reshape(size, channels)
+    if channels == 2:
+        arr = np.concatenate([arr, np.ones((size, 1))], axis=1)
+    arr = arr[:, :3].copy()
+    bad = ~np.isfinite(arr).all(axis=1)
+    arr[bad] = 0.0
+    arr[:, 2] = np.clip(arr[:, 2], 0.0, 1.0)
+    return arr
+
+
+def _frames_from_ids(ids: list, people: list[np.ndarray]) -> tuple[list, list[list[np.ndarray]]]:
+    """Group detections by frame id; integer ids with gaps get empty frames in between."""
+    by_id: dict = {}
+    for fid, person in zip(ids, people):
+        by_id.setdefault(fid, []).append(person)
+    keys = list(by_id)
+    if all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+        lo, hi = min(keys), max(keys)
+        if hi - lo + 1 > 10 * len(keys) + 1000:
+            raise DataError(f"frame ids span {lo}..{hi} for only {len(keys)} frames")
+        order = list(range(lo, hi + 1))
+    else:
+        try:
+            order = sorted(keys)
+        except TypeError:
+            order = sorted(keys, key=str)
+    return order, [by_id.get(k, []) for k in order]
+
+
+def read_coco(path: Path) -> Keypoints2D:
+    doc = read_json(path, "COCO keypoints file")
+    width = height = None
+    dataset = isinstance(doc, dict) and "annotations" in doc
+    if dataset:
+        images = doc.get("images") or []
+        sizes = {(im.get("width"), im.get("height")) for im in images if isinstance(im, dict)} - {
+            (None, None)
+        }
+        if len(sizes) == 1:
+            width, height = next(iter(sizes))
+        doc = doc["annotations"]
+    if not isinstance(doc, list) or not doc:
+        raise DataError(f"{path}: expected a non-empty list of COCO keypoint results")
+    ids, people = [], []
+    for i, entry in enumerate(doc):
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}: entry {i} is not an object")
+        if "instances" in entry:  # MMPose's per-frame predictions
+            fid = entry.get("frame_id", i)
+            for inst in entry["instances"] or []:
+                kp = numeric_array(inst.get("keypoints"), f"{path}: frame {fid} keypoints")
+                sc = numeric_array(
+                    inst.get("keypoint_scores", np.ones(len(kp))), f"{path}: frame {fid} scores"
+                )
+                if kp.shape != (17, 2) or sc.shape != (17,):
+                    raise DataError(f"{path}: frame {fid} is not 17 COCO keypoints")
+                people.append(_points(np.c_[kp, sc], 17, 3, f"{path}: frame {fid}"))
+                ids.append(fid)
+            continue
+        if "keypoints" not in entry:
+            raise DataError(f"{path}: entry {i} has no 'keypoints'; is this a COCO results file?")
+        fid = entry.get("image_id", i)
+        if not isinstance(fid, (int, str)):
+            raise DataError(f"{path}: entry {i} has an image_id of type {type(fid).__name__}")
+        pts = _points(entry["keypoints"], 17, 3, f"{path}: entry {i} keypoints")
+        if dataset:
+            pts[:, 2] = pts[:, 2] > 0  # annotations carry visibility flags 0/1/2, not scores
+        people.append(pts)
+        ids.append(fid)
+    if not people:
+        raise DataError(f"{path}: no person in any frame")
+    _, frames = _frames_from_ids(ids, people)
+    xy, sc = to_h36m(_track(frames, 17), "coco17")
+    return Keypoints2D(xy, sc, None, width, height, "coco17")
+
+
+def read_openpose(path: Path) -> Keypoints2D:
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"{path}: no OpenPose .json files in this folder")
+    frames, size = [], None
+    for f in files:
+        doc = read_json(f, "OpenPose file")
+        if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
+            raise DataError(f"{f}: not an OpenPose file (no 'people' list)")
+        people = []
+        for person in doc["people"]:
+            raw = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
+            if raw is None:
+                raise DataError(f"{f}: a person without 'pose_keypoints_2d'")
+            n = len(raw) // 3 if isinstance(raw, list) else 0
+            if n not in (25, 18) or len(raw) != 3 * n:
+                raise DataError(
+                    f"{f}: pose_keypoints_2d has {len(raw) if isinstance(raw, list) else '?'} "
+                    "numbers; expected 75 (BODY_25) or 54 (COCO-18)"
+                )
+            if size is not None and n != size:
+                raise DataError(f"{f}: {n} keypoints, the other files have {size}")
+            size = n
+            people.append(_points(raw, n, 3, f"{f}: pose_keypoints_2d"))
+        frames.append(people)
+    if size is None:
+        raise DataError(f"{path}: no person in any frame")
+    layout = "body25" if size == 25 else "coco18"
+    xy, sc = to_h36m(_track(frames, size), layout)
+    return Keypoints2D(xy, sc, None, None, None, layout)
+
+
+def _mediapipe_landmarks(frame, where: str) -> np.ndarray:
+    if isinstance(frame, dict):
+        frame = frame.get("landmarks", frame.get("pose_landmarks"))
+    if not isinstance(frame, list) or len(frame) != 33:
+        raise DataError(f"{where}: expected 33 landmarks")
+    rows = []
+    for lm in frame:
+        if isinstance(lm, dict):
+            rows.append([lm.get("x"), lm.get("y"), lm.get("visibility", 1.0)])
+        elif isinstance(lm, list) and len(lm) >= 2:
+            rows.append([lm[0], lm[1], lm[3] if len(lm) >= 4 else 1.0])
+        else:
+            raise DataError(f"{where}: a landmark is neither an object nor a list")
+    try:
+        return _points([[math.nan if v is None else v for v in r] for r in rows], 33, 3, where)
+    except TypeError as exc:
+        raise DataError(f"{where}: landmark values are not numbers") from exc
+
+
+def read_mediapipe(path: Path) -> Keypoints2D:
+    if path.suffix.lower() == ".csv":
+        pts = _mediapipe_csv(path)
+    else:
+        doc = read_json(path, "MediaPipe landmarks file")
+        if isinstance(doc, dict):
+            doc = doc.get("frames", doc.get("landmarks"))
+        if not isinstance(doc, list) or not doc:
+            raise DataError(f"{path}: expected a list of frames of 33 landmarks")
+        pts = np.stack([_mediapipe_landmarks(f, f"{path}: frame {i}") for i, f in enumerate(doc)])
+    xy, sc = to_h36m(pts, "mediapipe33")
+    # Landmarks are fractions of the image: flagged by width/height of None.
+    return Keypoints2D(xy, sc, None, None, None, "mediapipe33")
+
+
+def _mediapipe_csv(path: Path) -> np.ndarray:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    if rows and not _is_number(rows[0][-1]):
+        rows = rows[1:]  # header
+    if not rows:
+        raise DataError(f"{path}: no landmark rows")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise DataError(f"{path}: rows have different numbers of columns {sorted(widths)}")
+    width = widths.pop()
+    layouts = {132: 4, 133: 4, 99: 3, 100: 3}  # (x, y, z, vis) or (x, y, vis), +frame column
+    if width not in layouts:
+        raise DataError(
+            f"{path}: {width} columns; expected 33 x (x, y, z, visibility) or 33 x (x, y, "
+            "visibility), optionally after a frame column"
+        )
+    per = layouts[width]
+    try:
+        values = np.array([[float(c) for c in r[width - 33 * per :]] for r in rows])
+    except ValueError as exc:
+        raise DataError(f"{path}: a landmark value is not a number: {exc}") from exc
+    values = values.reshape(len(rows), 33, per)
+    pts = np.concatenate([values[..., :2], values[..., per - 1 : per]], axis=-1)
+    return np.stack([_points(p, 33, 3, f"{path}: row {i}") for i, p in enumerate(pts)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_numpy(path: Path) -> Keypoints2D:
+    fps = width = height = None
+    if path.suffix.lower() == ".npz":
+        with open_npz(path) as archive:
+            if "keypoints" not in archive.files:
+                raise DataError(f"{path}: no 'keypoints' array (have {', '.join(archive.files)})")
+            arr = read_npz_array(archive, "keypoints", path).astype(np.float64)
+            scores = None
+            if "scores" in archive.files:
+                scores = read_npz_array(archive, "scores", path).astype(np.float64)
+            extra = {}
+            for key in ("fps", "width", "height"):
+                if key in archive.files:
+                    value = read_npz_array(archive, key, path)
+                    if value.size != 1 or not np.isfinite(value).all() or float(value) <= 0:
+                        raise DataError(f"{path}: {key!r} must be one positive number")
+                    extra[key] = float(value)
+        fps = extra.get("fps")
+        width = int(extra["width"]) if "width" in extra else None
+        height = int(extra["height"]) if "height" in extra else None
+    else:
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise DataError(f"{path} is not a readable .npy array: {exc}") from exc
+        arr = numeric_array(arr, str(path))
+        scores = None
+    if arr.ndim != 3 or arr.shape[1] != NUM_JOINTS or arr.shape[2] not in (2, 3):
+        raise DataError(
+            f"{path}: keypoints have shape {arr.shape}; expected (frames, 17, 2) or "
+            "(frames, 17, 3) in Human3.6M-17 order"
+        )
+    if arr.shape[2] == 3:
+        scores = arr[..., 2] if scores is None else scores
+        arr = arr[..., :2]
+    if scores is None:
+        scores = np.ones(arr.shape[:2])
+    if scores.shape != arr.shape[:2]:
+        raise DataError(f"{path}: scores have shape {scores.shape}; expected {arr.shape[:2]}")
+    scores = np.where(np.isfinite(scores), np.clip(scores, 0, 1), 0.0)
+    missing = ~np.isfinite(arr).all(axis=-1)
+    scores[missing] = 0.0
+    xy = arr.copy()
+    xy[scores <= 0] = np.nan
+    return Keypoints2D(xy, scores, fps, width, height, "h36m17")
+
+
+def detect_keypoint_format(path: Path) -> str:
+    """Guess the format of a keypoints file or folder from its name and content."""
+    if path.is_dir():
+        return "openpose"
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        return "numpy"
+    if suffix == ".csv":
+        return "mediapipe"
+    if suffix != ".json":
+        raise DataError(
+            f"{path}: unknown keypoint format {suffix or '(no extension)'!r}; use a COCO, "
+            "OpenPose or MediaPipe .json, a MediaPipe .csv, or a .npy/.npz"
+        )
+    doc = read_json(path, "keypoints file")
+    if isinstance(doc, dict) and "people" in doc:
+        return "openpose"
+    if isinstance(doc, dict) and "annotations" in doc:
+        return "coco"
+    first = doc[0] if isinstance(doc, list) and doc else None
+    if isinstance(first, dict) and ("keypoints" in first or "instances" in first):
+        return "coco"
+    if (
+        isinstance(first, list)
+        or isinstance(first, dict)
+        and ("landmarks" in first or "pose_landmarks" in first)
+    ):
+        return "mediapipe"
+    if isinstance(doc, dict) and ("frames" in doc or "landmarks" in doc):
+        return "mediapipe"
+    raise DataError(
+        f"{path}: JSON of an unknown schema; expected COCO keypoint results, an OpenPose "
+        "file or MediaPipe landmarks"
+    )
+
+
+def read_keypoints(path: str | Path, fmt: str | None = None) -> Keypoints2D:
+    """Read one person's 2D track from any supported file (see the module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"keypoints not found: {path}")
+    fmt = fmt or detect_keypoint_format(path)
+    readers = {
+        "coco": read_coco,
+        "openpose": read_openpose,
+        "mediapipe": read_mediapipe,
+        "numpy": read_numpy,
+    }
+    if fmt not in readers:
+        raise DataError(f"unknown keypoint format {fmt!r}; choose from {', '.join(FORMATS)}")
+    kp = readers[fmt](path)
+    if len(kp) == 0:
+        raise DataError(f"{path}: no frames")
+    return kp
+
+
+def fill_missing(
+    pixels: np.ndarray, scores: np.ndarray, threshold: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate joints below ``threshold`` linearly over time (held at the ends).
+
+    ``pixels`` ``(T, 17, 2)``, ``scores`` ``(T, 17)``; returns the filled pixels and the
+    ``(T, 17)`` mask of filled entries. A joint never seen in the whole track is an error.
+    """
+    good = (scores >= threshold) & np.isfinite(pixels).all(axis=-1)
+    if not good.any():
+        raise DataError(
+            f"no keypoint has a score of at least {threshold} in any frame (all missing?)"
+        )
+    out = pixels.copy()
+    t = np.arange(len(pixels))
+    for j in range(pixels.shape[1]):
+        ok = good[:, j]
+        if not ok.any():
+            raise DataError(
+                f"joint {JOINT_NAMES[j]!r} is missing in every frame; it cannot be filled in"
+            )
+        if ok.all():
+            continue
+        for c in range(2):
+            out[:, j, c] = np.interp(t, t[ok], pixels[ok, j, c])
+    return out, ~good

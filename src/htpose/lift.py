@@ -1,0 +1,386 @@
+"""Lifting users' 2D keypoints to 3D: the job behind ``htpose lift`` and :class:`Lifter`.
+
+Pipeline: fill low-confidence joints by interpolation over time (flagged) -> resample to
+the model's 50 Hz -> normalise by the image size -> consecutive windows, a bounded batch of
+them at a time -> H hypotheses by DDIM (K steps, test-time flip) -> aggregate (mean, or
+JPMA with an assumed camera) -> per-joint uncertainty from the hypotheses' spread ->
+least-squares root trajectory -> back to the input frame rate.
+
+Camera: users rarely know their camera, so a pinhole with the principal point at the
+image centre and focal length ``focal_ratio x max(width, height)`` is assumed (1.15 by
+default, the ratio of the Human3.6M cameras the model was trained through; a phone's main
+camera is close to 0.8-1.2). It only sets the depth of the root trajectory and JPMA's
+reprojection; pass ``focal`` (pixels) when known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from htpose.aggregation import aggregate_jpma, aggregate_mean, estimate_root
+from htpose.checkpoint import load_model
+from htpose.config import Config
+from htpose.data.camera import normalize_screen
+from htpose.data.keypoints import Keypoints2D, fill_missing
+from htpose.data.temporal import MODEL_FPS, split_windows
+from htpose.diffusion.ddim import DDIMSampler
+from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.schedule import NoiseSchedule
+from htpose.errors import DataError, HtposeError
+from htpose.io import atomic_write
+from htpose.model.denoiser import Denoiser
+from htpose.skeleton import JOINT_NAMES, NUM_JOINTS
+
+BUNDLED_MODEL = "cmu_htp.safetensors"
+DEFAULT_FPS = 30.0  # assumed when neither the file nor the caller gives a frame rate
+FOCAL_RATIO = 1.15
+LIFT_AGGREGATIONS = ("mean", "jpma")
+
+
+def bundled_model_path() -> Path:
+    """The HTP model shipped inside the package (trained on the CMU train split)."""
+    return Path(str(resources.files("htpose") / "weights" / BUNDLED_MODEL))
+
+
+def resample_to(seq: np.ndarray, src_fps: float, dst_fps: float, length: int) -> np.ndarray:
+    """Linear resampling of ``(T, ...)`` at ``src_fps`` to exactly ``length`` frames at
+    ``dst_fps`` (frame ``i`` at time ``i / dst_fps``, held at the ends)."""
+    pos = np.clip(np.arange(length) * (src_fps / dst_fps), 0, len(seq) - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, len(seq) - 1)
+    w = (pos - lo).reshape(-1, *([1] * (seq.ndim - 1)))
+    return (seq[lo] * (1 - w) + seq[hi] * w).astype(seq.dtype)
+
+
+@dataclass
+class LiftResult:
+    """3D motion of one person, at the input's frame rate.
+
+    - ``joints_3d`` ``(T, 17, 3)`` metres, root-relative (pelvis at 0), camera axes (x right,
+      y down, z away from the camera);
+    - ``hypotheses`` ``(T, H, 17, 3)`` every sampled hypothesis, same frame;
+    - ``uncertainty`` ``(T, 17)`` metres: RMS distance of the hypotheses from their mean;
+    - ``root`` ``(T, 3)`` estimated camera-frame pelvis position (depends on the focal);
+    - ``keypoints_2d`` ``(T, 17, 2)`` the input pixels with missing joints filled in,
+      ``scores`` ``(T, 17)``, ``filled`` ``(T, 17)`` which joints were filled in;
+    - ``fps``, ``image_size`` ``(width, height)``, ``info`` (settings and timings).
+    """
+
+    joints_3d: np.ndarray
+    hypotheses: np.ndarray
+    uncertainty: np.ndarray
+    root: np.ndarray
+    keypoints_2d: np.ndarray
+    scores: np.ndarray
+    filled: np.ndarray
+    fps: float
+    image_size: tuple[int, int]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.joints_3d)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "joints_3d": self.joints_3d.astype(np.float32),
+            "hypotheses": self.hypotheses.astype(np.float16),  # half: H x the size of the rest
+            "uncertainty": self.uncertainty.astype(np.float32),
+            "root": self.root.astype(np.float32),
+            "keypoints_2d": self.keypoints_2d.astype(np.float32),
+            "scores": self.scores.astype(np.float32),
+            "filled": self.filled,
+            "fps": np.float64(self.fps),
+            "image_size": np.array(self.image_size, np.int64),
+            "joint_names": np.array(JOINT_NAMES),
+            "info": np.array(json.dumps(self.info)),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``.npz`` (everything), ``.json`` or ``.csv`` (by suffix), atomically."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            atomic_write(path, lambda fh: np.savez_compressed(fh, **self.arrays()))
+        elif suffix == ".json":
+            doc = {
+                "fps": self.fps,
+                "image_size": list(self.image_size),
+                "joint_names": list(JOINT_NAMES),
+                "units": "metres, camera axes (x right, y down, z forward), pelvis-relative",
+                "info": self.info,
+                "frames": [
+                    {
+                        "joints_3d": np.round(self.joints_3d[i], 5).tolist(),
+                        "uncertainty": np.round(self.uncertainty[i], 5).tolist(),
+                        "root": np.round(self.root[i], 5).tolist(),
+                        "filled": self.filled[i].tolist(),
+                    }
+                    for i in range(len(self))
+                ],
+            }
+            text = json.dumps(doc)
+            atomic_write(path, lambda fh: fh.write(text.encode()))
+        elif suffix == ".csv":
+            cols = ["frame", "time_s"]
+            for name in JOINT_NAMES:
+                cols += [f"{name}_x", f"{name}_y", f"{name}_z", f"{name}_uncertainty"]
+            cols += ["root_x", "root_y", "root_z"]
+            lines = [",".join(cols)]
+            for i in range(len(self)):
+                row = [str(i), f"{i / self.fps:.5f}"]
+                for j in range(NUM_JOINTS):
+                    row += [f"{v:.5f}" for v in self.joints_3d[i, j]]
+                    row.append(f"{self.uncertainty[i, j]:.5f}")
+                row += [f"{v:.5f}" for v in self.root[i]]
+                lines.append(",".join(row))
+            text = "\n".join(lines) + "\n"
+            atomic_write(path, lambda fh: fh.write(text.encode()))
+        else:
+            raise HtposeError(f"unknown output type {path.suffix!r}; use .npz, .json or .csv")
+        return path
+
+
+def load_result(path: str | Path) -> LiftResult:
+    """Read a ``.npz`` written by :meth:`LiftResult.save`."""
+    from htpose.io import open_npz, read_npz_array
+
+    path = Path(path)
+    with open_npz(path) as archive:
+        need = ("joints_3d", "hypotheses", "uncertainty", "root", "keypoints_2d", "fps")
+        missing = [k for k in need if k not in archive.files]
+        if missing:
+            raise DataError(f"{path} is not an htpose lift result (no {missing[0]!r})")
+        a = {k: read_npz_array(archive, k, path) for k in archive.files if k != "joint_names"}
+    t = len(a["joints_3d"])
+    if a["joints_3d"].shape != (t, NUM_JOINTS, 3) or a["hypotheses"].shape[0] != t:
+        raise DataError(f"{path}: arrays of inconsistent shapes")
+    info = json.loads(str(a["info"])) if "info" in a else {}
+    return LiftResult(
+        a["joints_3d"].astype(np.float32),
+        a["hypotheses"].astype(np.float32),
+        a["uncertainty"].astype(np.float32),
+        a["root"].astype(np.float32),
+        a["keypoints_2d"].astype(np.float32),
+        a.get("scores", np.ones((t, NUM_JOINTS))).astype(np.float32),
+        a.get("filled", np.zeros((t, NUM_JOINTS), bool)).astype(bool),
+        float(a["fps"]),
+        tuple(int(v) for v in a.get("image_size", np.array([1000, 1000]))),
+        info,
+    )
+
+
+class Lifter:
+    """2D keypoint tracks in, 3D motion out.
+
+    >>> lifter = Lifter.from_pretrained()           # the bundled HTP model, offline
+    >>> result = lifter(keypoints, image_size=(1920, 1080), fps=30)
+    >>> result.joints_3d.shape                      # (T, 17, 3)
+    """
+
+    def __init__(self, model: Denoiser, config: Config, device: str = "cpu", name: str = ""):
+        self.model = model.to(device).eval()
+        self.config = config
+        self.device = device
+        self.name = name
+
+    @classmethod
+    def from_pretrained(cls, checkpoint: str | Path | None = None, device: str = "cpu") -> Lifter:
+        """Load a checkpoint, or the bundled model when none is named."""
+        path = Path(checkpoint) if checkpoint else bundled_model_path()
+        if checkpoint is None and not path.exists():
+            raise HtposeError(f"the bundled model is missing from this installation ({path})")
+        model, cfg, _ = load_model(path, device)
+        return cls(model, cfg, device, str(path))
+
+    def __call__(
+        self,
+        keypoints: Keypoints2D | np.ndarray,
+        image_size: tuple[int, int] | None = None,
+        fps: float | None = None,
+        scores: np.ndarray | None = None,
+        hypotheses: int = 5,
+        steps: int = 5,
+        aggregate: str = "mean",
+        flip: bool = True,
+        batch: int = 16,
+        seed: int = 0,
+        threshold: float = 0.3,
+        focal: float | None = None,
+        progress: bool = False,
+    ) -> LiftResult:
+        """Lift one person's track.
+
+        ``keypoints``: a :class:`Keypoints2D` or an array ``(T, 17, 2|3)`` of pixels in
+        Human3.6M-17 order (third channel: score); ``image_size`` ``(width, height)`` in
+        pixels (needed unless the keypoints carry it); ``fps`` of the input (default: the
+        file's, else 30); ``batch``: windows per model call (bounds the memory).
+        """
+        kp = self._as_keypoints(keypoints, scores)
+        width, height = self._image_size(kp, image_size)
+        src_fps = float(fps or kp.fps or 0.0)
+        if src_fps <= 0:
+            warnings.warn(
+                f"frame rate unknown; assuming {DEFAULT_FPS:g} fps (pass fps=...)", stacklevel=2
+            )
+            src_fps = DEFAULT_FPS
+        if not 1 <= hypotheses <= 1000 or not 1 <= steps <= self.config.diffusion.timesteps:
+            raise HtposeError("hypotheses must be in [1, 1000] and steps in [1, timesteps]")
+        if aggregate not in LIFT_AGGREGATIONS:
+            raise HtposeError(
+                f"aggregation {aggregate!r} is not available without ground truth; "
+                f"choose from {', '.join(LIFT_AGGREGATIONS)}"
+            )
+        if batch < 1:
+            raise HtposeError("batch must be at least 1")
+        pixels = kp.pixels.astype(np.float64)
+        if width is not None and kp.source == "mediapipe33":
+            pixels = pixels * np.array([width, height])  # landmarks are fractions of the image
+        filled_px, filled = fill_missing(pixels, kp.scores, threshold)
+
+        tick = time.perf_counter()
+        px50 = _resample_rate(filled_px, src_fps, MODEL_FPS)
+        focal_px = float(focal) if focal else FOCAL_RATIO * max(width, height)
+        intr = torch.tensor(
+            [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
+        )
+        hyps50, agg50, root50 = self._lift_50hz(
+            px50, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed, progress
+        )
+        n = len(pixels)
+        back = (
+            (lambda a: resample_to(a, MODEL_FPS, src_fps, n))
+            if len(px50) != n or (src_fps != MODEL_FPS)
+            else (lambda a: a)
+        )
+        hyps, agg, root = back(hyps50), back(agg50), back(root50)
+        hyps = hyps - hyps[..., :1, :]
+        agg = agg - agg[..., :1, :]
+        spread = np.sqrt(((hyps - hyps.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(1))
+        seconds = time.perf_counter() - tick
+        info = {
+            "model": self.name,
+            "hypotheses": hypotheses,
+            "steps": steps,
+            "aggregate": aggregate,
+            "flip": flip,
+            "seed": seed,
+            "input_fps": src_fps,
+            "focal_px": focal_px,
+            "source": kp.source,
+            "seconds": round(seconds, 3),
+            "frames_per_second": round(n / seconds, 2) if seconds > 0 else None,
+            "filled_joints": int(filled.sum()),
+        }
+        return LiftResult(
+            agg, hyps, spread, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),
+            filled, src_fps, (int(width), int(height)), info,
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def _lift_50hz(
+        self, px: np.ndarray, width: int, height: int, intr: torch.Tensor, hypotheses: int,
+        steps: int, aggregate: str, flip: bool, batch: int, seed: int, progress: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        cfg = self.config
+        frames = cfg.model.frames
+        norm = normalize_screen(torch.from_numpy(px.astype(np.float32)), width, height).numpy()
+        windows, length = split_windows(norm, frames)
+        pix_windows, _ = split_windows(px.astype(np.float32), frames)
+        sampler = DDIMSampler(
+            NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
+            steps,
+            cfg.diffusion.eta,
+            cfg.diffusion.clip_denoised,
+        )
+        n = len(windows)
+        hyps = np.zeros((n, frames, hypotheses, NUM_JOINTS, 3), np.float32)
+        agg = np.zeros((n, frames, NUM_JOINTS, 3), np.float32)
+        root = np.zeros((n, frames, 3), np.float32)
+        bar = tqdm(total=n, desc="lift", unit="window", disable=not progress or n < 2)
+        for i in range(0, n, batch):
+            x = torch.from_numpy(windows[i : i + batch]).to(self.device)
+            gens = [self._window_generator(seed, w) for w in windows[i : i + batch]]
+            h = sample_hypotheses(self.model, sampler, x, hypotheses, flip, gens).cpu()
+            pix = torch.from_numpy(pix_windows[i : i + batch])
+            mean = aggregate_mean(h)
+            r = estimate_root(mean.double(), pix.double(), intr).float()
+            if aggregate == "jpma":
+                out = aggregate_jpma(h.double(), pix.double(), intr.expand(len(h), 9), r.double())
+            else:
+                out = mean
+            hyps[i : i + batch] = h.permute(0, 2, 1, 3, 4).numpy()
+            agg[i : i + batch] = out.float().numpy()
+            root[i : i + batch] = r.numpy()
+            bar.update(len(x))
+        bar.close()
+
+        def whole(a: np.ndarray) -> np.ndarray:
+            return a.reshape(-1, *a.shape[2:])[:length]
+
+        return whole(hyps), whole(agg), whole(root)
+
+    def _window_generator(self, seed: int, window: np.ndarray) -> torch.Generator:
+        """A generator seeded by ``seed`` and the window's own 2D: a window gets the same
+        noise wherever it sits in a clip and whatever else is in its batch, so chunked,
+        batched and whole-clip lifting agree."""
+        digest = hashlib.blake2b(np.ascontiguousarray(window).tobytes(), digest_size=8)
+        digest.update(str(seed).encode())
+        value = int.from_bytes(digest.digest(), "little") & ((1 << 63) - 1)
+        return torch.Generator(device=self.device).manual_seed(value)
+
+    def _as_keypoints(self, keypoints: Keypoints2D | np.ndarray, scores) -> Keypoints2D:
+        if isinstance(keypoints, Keypoints2D):
+            return keypoints
+        arr = np.asarray(keypoints, dtype=np.float64)
+        if arr.ndim != 3 or arr.shape[1] != NUM_JOINTS or arr.shape[2] not in (2, 3):
+            raise DataError(
+                f"keypoints have shape {arr.shape}; expected (frames, 17, 2) or (frames, 17, 3) "
+                "in Human3.6M-17 order"
+            )
+        if len(arr) == 0:
+            raise DataError("keypoints have no frames")
+        sc = arr[..., 2] if arr.shape[2] == 3 else np.ones(arr.shape[:2])
+        if scores is not None:
+            sc = np.asarray(scores, dtype=np.float64)
+            if sc.shape != arr.shape[:2]:
+                raise DataError(f"scores have shape {sc.shape}; expected {arr.shape[:2]}")
+        sc = np.where(np.isfinite(sc), np.clip(sc, 0, 1), 0.0)
+        xy = arr[..., :2].copy()
+        sc[~np.isfinite(xy).all(-1)] = 0.0
+        xy[sc <= 0] = np.nan
+        return Keypoints2D(xy, sc, None, None, None, "h36m17")
+
+    @staticmethod
+    def _image_size(kp: Keypoints2D, size: tuple[int, int] | None) -> tuple[int, int]:
+        if size is not None:
+            w, h = size
+        elif kp.width and kp.height:
+            w, h = kp.width, kp.height
+        elif kp.source == "mediapipe33":
+            raise DataError(
+                "MediaPipe landmarks are fractions of the image; give the image size "
+                "(--width and --height)"
+            )
+        else:
+            raise DataError("the image size is not in the file; give it (--width and --height)")
+        if not (0 < w <= 100_000 and 0 < h <= 100_000):
+            raise DataError(f"image size {w}x{h} is not plausible")
+        return int(w), int(h)
+
+
+def _resample_rate(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
+    if src_fps == dst_fps:
+        return seq
+    count = int(np.floor((len(seq) - 1) * dst_fps / src_fps + 1e-9)) + 1
+    return resample_to(seq, src_fps, dst_fps, count)

@@ -1,0 +1,316 @@
+"""Users' keypoint formats, their mapping to Human3.6M-17, missing joints, and lifting."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from htpose.cli import main
+from htpose.data.keypoints import fill_missing, read_keypoints
+from htpose.errors import DataError
+from htpose.lift import Lifter, load_result, resample_to
+from htpose.skeleton import JOINT_NAMES
+
+J = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+
+def _pose(frames: int = 6) -> np.ndarray:
+    """An asymmetric H36M-17 pixel track whose synthesised joints are consistent with the
+    COCO convention (pelvis = mid-hips, thorax = mid-shoulders, spine between them)."""
+    t = np.arange(frames)[:, None]
+    p = np.zeros((frames, 17, 2))
+    p[:, J["l_hip"]] = [540, 600]
+    p[:, J["r_hip"]] = [460, 604]
+    p[:, J["l_knee"]] = [550, 720]
+    p[:, J["r_knee"]] = [445, 700]
+    p[:, J["l_ankle"]] = [560, 840]
+    p[:, J["r_ankle"]] = [420, 790]  # right leg lifted: not a mirror image
+    p[:, J["l_shoulder"]] = [580, 380]
+    p[:, J["r_shoulder"]] = [430, 390]
+    p[:, J["l_elbow"]] = [640, 470]
+    p[:, J["r_elbow"]] = [380, 300]  # right arm raised
+    p[:, J["l_wrist"]] = [650, 560]
+    p[:, J["r_wrist"]] = [390, 200]
+    p[:, J["neck_nose"]] = [505, 320]
+    p[:, J["head"]] = [503, 290]
+    p += (t * np.array([3.0, 0.5]))[:, None]  # walking to the right
+    p[:, J["pelvis"]] = (p[:, J["l_hip"]] + p[:, J["r_hip"]]) / 2
+    p[:, J["thorax"]] = (p[:, J["l_shoulder"]] + p[:, J["r_shoulder"]]) / 2
+    p[:, J["spine"]] = (p[:, J["pelvis"]] + p[:, J["thorax"]]) / 2
+    return p
+
+
+def _coco17(p: np.ndarray) -> np.ndarray:
+    """(T, 17, 2) H36M -> (T, 17, 2) COCO-17."""
+    c = np.zeros_like(p)
+    c[:, 0] = p[:, J["neck_nose"]]
+    c[:, 1] = p[:, J["head"]] + [8, 0]  # left eye
+    c[:, 2] = p[:, J["head"]] - [8, 0]
+    c[:, 3] = p[:, J["head"]] + [15, 5]
+    c[:, 4] = p[:, J["head"]] - [15, -5]
+    for k, name in zip(range(5, 17), ["l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+                                      "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee",
+                                      "r_knee", "l_ankle", "r_ankle"]):  # fmt: skip
+        c[:, k] = p[:, J[name]]
+    return c
+
+
+def _body25(p: np.ndarray) -> np.ndarray:
+    b = np.zeros((len(p), 25, 2))
+    order = {0: "neck_nose", 1: "thorax", 2: "r_shoulder", 3: "r_elbow", 4: "r_wrist",
+             5: "l_shoulder", 6: "l_elbow", 7: "l_wrist", 8: "pelvis", 9: "r_hip",
+             10: "r_knee", 11: "r_ankle", 12: "l_hip", 13: "l_knee", 14: "l_ankle"}  # fmt: skip
+    for k, name in order.items():
+        b[:, k] = p[:, J[name]]
+    b[:, 15] = p[:, J["head"]] - [8, 0]  # right eye
+    b[:, 16] = p[:, J["head"]] + [8, 0]
+    b[:, 17:] = p[:, J["head"]][:, None] + 3.0
+    return b
+
+
+def _coco18(p: np.ndarray) -> np.ndarray:
+    b = _body25(p)
+    out = np.zeros((len(p), 18, 2))
+    out[:, :8] = b[:, :8]
+    out[:, 8:14] = b[:, 9:15]
+    out[:, 14:18] = b[:, 15:19]
+    return out
+
+
+def _mediapipe(p: np.ndarray, w: float, h: float) -> np.ndarray:
+    m = np.zeros((len(p), 33, 2)) + p[:, J["head"]][:, None]
+    m[:, 0] = p[:, J["neck_nose"]]
+    m[:, 2] = p[:, J["head"]] + [8, 0]  # the person's left eye
+    m[:, 5] = p[:, J["head"]] - [8, 0]
+    for k, name in {11: "l_shoulder", 12: "r_shoulder", 13: "l_elbow", 14: "r_elbow",
+                    15: "l_wrist", 16: "r_wrist", 23: "l_hip", 24: "r_hip", 25: "l_knee",
+                    26: "r_knee", 27: "l_ankle", 28: "r_ankle"}.items():  # fmt: skip
+        m[:, k] = p[:, J[name]]
+    return m / [w, h]
+
+
+def _check_mapping(kp, pose: np.ndarray) -> None:
+    assert kp.pixels.shape == pose.shape
+    np.testing.assert_allclose(kp.pixels, pose, atol=1e-6)
+    # Left stays left: the raised right wrist is the highest wrist in the image.
+    assert kp.pixels[0, J["r_wrist"], 1] < kp.pixels[0, J["l_wrist"], 1]
+
+
+def test_coco_results_json(tmp_path):
+    pose = _pose()
+    coco = _coco17(pose)
+    entries = []
+    for i, frame in enumerate(coco):
+        kps = np.c_[frame, np.full(17, 0.9)].reshape(-1).tolist()
+        entries.append({"image_id": i, "category_id": 1, "keypoints": kps, "score": 0.95})
+        # A second, less confident person far away in every frame: not the track.
+        far = np.c_[frame + 900, np.full(17, 0.5)].reshape(-1).tolist()
+        entries.append({"image_id": i, "category_id": 1, "keypoints": far, "score": 0.6})
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(entries))
+    kp = read_keypoints(path)
+    assert kp.source == "coco17"
+    _check_mapping(kp, pose)
+    np.testing.assert_allclose(kp.scores, 0.9)
+
+
+def test_coco_dataset_json_gives_the_image_size_and_gaps_become_missing(tmp_path):
+    pose = _pose(5)
+    coco = _coco17(pose)
+    anns = [
+        {"image_id": i, "keypoints": np.c_[coco[i], np.full(17, 2)].reshape(-1).tolist()}
+        for i in (0, 1, 3, 4)  # frame 2: nobody
+    ]
+    doc = {"images": [{"id": i, "width": 1280, "height": 720} for i in range(5)],
+           "annotations": anns}  # fmt: skip
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps(doc))
+    kp = read_keypoints(path)
+    assert (kp.width, kp.height) == (1280, 720) and len(kp) == 5
+    assert np.isnan(kp.pixels[2]).all() and (kp.scores[2] == 0).all()
+    filled, mask = fill_missing(kp.pixels, kp.scores)
+    assert mask[2].all() and not mask[[0, 1, 3, 4]].any()
+    np.testing.assert_allclose(filled[2], pose[2], atol=1e-6)  # linear motion: exact
+
+
+def test_mmpose_predictions_json(tmp_path):
+    pose = _pose()
+    coco = _coco17(pose)
+    doc = [{"frame_id": i, "instances": [{"keypoints": coco[i].tolist(),
+                                          "keypoint_scores": [0.8] * 17}]}
+           for i in range(len(pose))]  # fmt: skip
+    path = tmp_path / "mmpose.json"
+    path.write_text(json.dumps(doc))
+    _check_mapping(read_keypoints(path), pose)
+
+
+@pytest.mark.parametrize("layout", ["body25", "coco18"])
+def test_openpose_folder_follows_one_person(tmp_path, layout):
+    pose = _pose()
+    points = _body25(pose) if layout == "body25" else _coco18(pose)
+    folder = tmp_path / "openpose"
+    folder.mkdir()
+    for i, frame in enumerate(points):
+        person = np.c_[frame, np.full(len(frame), 0.8)].reshape(-1).tolist()
+        # Another person, more confident from frame 1 on, stands elsewhere.
+        other = np.c_[frame + [700, 0], np.full(len(frame), 0.99 if i else 0.1)]
+        people = [{"pose_keypoints_2d": other.reshape(-1).tolist()}, {"pose_keypoints_2d": person}]
+        (folder / f"video_{i:012d}_keypoints.json").write_text(json.dumps({"people": people}))
+    kp = read_keypoints(folder)
+    assert kp.source == layout
+    _check_mapping(kp, pose)
+
+
+def test_mediapipe_json_and_csv(tmp_path):
+    pose = _pose()
+    w, h = 1000.0, 1000.0
+    mp = _mediapipe(pose, w, h)
+    frames = [[{"x": x, "y": y, "z": 0.0, "visibility": 0.9} for x, y in f] for f in mp]
+    path = tmp_path / "landmarks.json"
+    path.write_text(json.dumps(frames))
+    kp = read_keypoints(path)
+    assert kp.source == "mediapipe33"
+    np.testing.assert_allclose(kp.pixels * [w, h], pose, atol=1e-6)
+
+    rows = [["frame"] + [f"{a}{k}" for k in range(33) for a in ("x", "y", "z", "v")]]
+    for i, f in enumerate(mp):
+        rows.append([i] + [v for x, y in f for v in (x, y, 0.0, 0.9)])
+    path = tmp_path / "landmarks.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    kp2 = read_keypoints(path)
+    np.testing.assert_allclose(kp2.pixels, kp.pixels, atol=1e-9)
+
+
+def test_numpy_inputs(tmp_path):
+    pose = _pose()
+    np.save(tmp_path / "k.npy", pose)
+    _check_mapping(read_keypoints(tmp_path / "k.npy"), pose)
+    np.savez(tmp_path / "k.npz", keypoints=pose, scores=np.full(pose.shape[:2], 0.7), fps=25.0,
+             width=1000, height=1002)  # fmt: skip
+    kp = read_keypoints(tmp_path / "k.npz")
+    assert kp.fps == 25.0 and (kp.width, kp.height) == (1000, 1002)
+    np.testing.assert_allclose(kp.scores, 0.7)
+
+
+def test_missing_joints_are_interpolated_and_flagged():
+    pose = _pose(7)
+    scores = np.ones(pose.shape[:2])
+    scores[2:5, J["l_wrist"]] = 0.1  # low confidence in the middle
+    scores[0, J["r_knee"]] = 0.0  # missing at the start: held from frame 1
+    pixels = pose.copy()
+    pixels[2:5, J["l_wrist"]] = [0, 0]
+    filled, mask = fill_missing(pixels, scores)
+    np.testing.assert_allclose(filled[2:5, J["l_wrist"]], pose[2:5, J["l_wrist"]], atol=1e-9)
+    np.testing.assert_allclose(filled[0, J["r_knee"]], pose[1, J["r_knee"]])
+    assert mask.sum() == 4 and mask[2:5, J["l_wrist"]].all() and mask[0, J["r_knee"]]
+    with pytest.raises(DataError, match="missing in every frame"):
+        s = scores.copy()
+        s[:, J["head"]] = 0
+        fill_missing(pixels, s)
+    with pytest.raises(DataError, match="all missing"):
+        fill_missing(pixels, np.zeros_like(scores))
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "not valid JSON"),
+        ('{"foo": 1}', "unknown schema"),
+        ("[]", "unknown schema"),
+        ('[{"image_id": 0, "keypoints": [1, 2, 3]}]', "expected 17 x 3"),
+        ('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}', "expected 75"),
+        ('[{"image_id": 0, "keypoints": [1, 2', "not valid JSON"),
+    ],
+)
+def test_foreign_or_broken_json_is_refused(tmp_path, content, match):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(DataError, match=match):
+        read_keypoints(path)
+
+
+def test_resample_to_keeps_the_time_axis():
+    seq = np.arange(10, dtype=float)[:, None]  # 10 frames at 25 fps: 0 .. 0.36 s
+    up = resample_to(seq, 25, 50, 19)
+    np.testing.assert_allclose(up[:, 0], np.arange(19) / 2)
+    np.testing.assert_allclose(resample_to(up, 50, 25, 10), seq)
+
+
+@pytest.fixture(scope="module")
+def lifter():
+    return Lifter.from_pretrained()
+
+
+def test_lifting_is_the_same_whole_or_in_chunks_and_batches(lifter):
+    frames = lifter.config.model.frames
+    pose = _pose(2 * frames) + np.random.default_rng(0).normal(0, 2, (2 * frames, 17, 2))
+    kwargs = dict(image_size=(1000, 1002), fps=50, hypotheses=2, steps=2)
+    whole = lifter(pose, batch=2, **kwargs)
+    first = lifter(pose[:frames], batch=1, **kwargs)
+    second = lifter(pose[frames:], batch=1, **kwargs)
+    assert whole.joints_3d.shape == (2 * frames, 17, 3)
+    assert whole.hypotheses.shape == (2 * frames, 2, 17, 3)
+    np.testing.assert_allclose(
+        whole.joints_3d, np.concatenate([first.joints_3d, second.joints_3d]), atol=1e-5
+    )
+    assert np.all(whole.uncertainty >= 0) and whole.uncertainty.mean() > 0
+    np.testing.assert_allclose(whole.joints_3d[:, 0], 0, atol=1e-6)  # root-relative
+
+
+def test_frame_rates_single_frames_and_nan(lifter):
+    pose = _pose(60)
+    r = lifter(pose[::8], image_size=(1000, 1002), fps=240 / 8, hypotheses=1, steps=1)
+    assert r.joints_3d.shape == (8, 17, 3) and r.fps == 30
+    fast = lifter(np.repeat(pose, 4, axis=0), image_size=(1000, 1002), fps=240, hypotheses=1,
+                  steps=1)  # fmt: skip
+    assert fast.joints_3d.shape == (240, 17, 3) and np.isfinite(fast.joints_3d).all()
+    one = lifter(pose[:1], image_size=(1000, 1002), fps=30, hypotheses=2, steps=1)
+    assert one.joints_3d.shape == (1, 17, 3)
+    holes = pose.copy()
+    holes[10:20, J["l_knee"]] = np.nan
+    r = lifter(holes, image_size=(1000, 1002), fps=50, hypotheses=1, steps=1)
+    assert np.isfinite(r.joints_3d).all() and r.filled[10:20, J["l_knee"]].all()
+    with pytest.raises(DataError, match="expected \\(frames, 17, 2\\)"):
+        lifter(np.zeros((5, 18, 2)), image_size=(100, 100))
+    with pytest.raises(DataError, match="image size"):
+        lifter(pose)
+
+
+def test_cli_lift_writes_every_output_atomically(tmp_path, capsys):
+    pose = _pose(40)
+    coco = _coco17(pose)
+    entries = [{"image_id": i, "keypoints": np.c_[coco[i], np.full(17, 0.9)].reshape(-1).tolist(),
+                "score": 0.9} for i in range(len(pose))]  # fmt: skip
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(entries))
+    out = tmp_path / "out.npz"
+    args = ["lift", str(src), "-o", str(out), "--width", "1000", "--height", "1002",
+            "--fps", "25", "--hypotheses", "3", "--steps", "2", "--json", "--csv",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert "lifted 40 frames" in capsys.readouterr().out
+    res = load_result(out)
+    assert res.joints_3d.shape == (40, 17, 3) and res.hypotheses.shape == (40, 3, 17, 3)
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert len(doc["frames"]) == 40 and doc["joint_names"][13] == "l_wrist"
+    lines = out.with_suffix(".csv").read_text().splitlines()
+    assert len(lines) == 41 and lines[0].startswith("frame,time_s,pelvis_x")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    # Bad input: one line, exit 2, and the earlier result is untouched.
+    before = out.read_bytes()
+    for bad, match in ((b"", "not valid JSON"), (b'{"x": 1}', "unknown schema"),
+                       (b"[]", "unknown schema")):  # fmt: skip
+        src.write_bytes(bad)
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("htpose: error:") and match in err and "\n" not in err
+    zero = [{**e, "keypoints": np.c_[coco[0], np.zeros(17)].reshape(-1).tolist()} for e in entries]
+    src.write_text(json.dumps(zero))
+    assert main(args) == 2 and "all missing" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    np.save(tmp_path / "x.npy", np.zeros((4, 17, 2)))
+    assert main(["lift", str(tmp_path / "x.npy"), "-o", str(out), "--no-progress"]) == 2
+    assert "--width and --height" in capsys.readouterr().err
