@@ -95,7 +95,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if agg not in AGGREGATIONS:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
     from htpose.config import load_config
-
     from htpose.lift import bundled_model_path
 
     model, cfg, meta = load_model(
