@@ -314,3 +314,17 @@ def test_cli_lift_writes_every_output_atomically(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((4, 17, 2)))
     assert main(["lift", str(tmp_path / "x.npy"), "-o", str(out), "--no-progress"]) == 2
     assert "--width and --height" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end_on_the_bundled_sample(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--hypotheses", "2", "--steps", "2", "--max-frames", "4",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "240 frames" in text and "MPJPE" in text
+    mpjpe = float(text.split("motion capture ")[1].split(" mm")[0])
+    assert 20 < mpjpe < 250  # a lift, not noise (a random pose is ~400 mm off)
+    assert load_result(out / "boxing_3d.npz").joints_3d.shape == (240, 17, 3)
+    assert (out / "boxing_3d.gif").stat().st_size > 1000
+    assert (out / "boxing_uncertainty.png").stat().st_size > 1000

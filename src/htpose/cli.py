@@ -318,6 +318,86 @@ def cmd_lift(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+    from importlib import resources
+
+    import numpy as np
+
+    from htpose.data.keypoints import read_keypoints
+    from htpose.io import open_npz, read_npz_array
+    from htpose.lift import Lifter
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    samples = Path(str(resources.files("htpose") / "samples"))
+    keypoints = read_keypoints(samples / "boxing_coco.json")
+    with open_npz(samples / "boxing_3d.npz") as archive:
+        truth = {k: read_npz_array(archive, k, "demo sample") for k in archive.files}
+    size, fps = (int(truth["width"]), int(truth["height"])), float(truth["fps"])
+    print(
+        f"demo: {len(keypoints)} frames of boxing (CMU motion capture) as COCO-17 keypoints "
+        f"from a 2D detector, {fps:g} fps, {size[0]}x{size[1]} image"
+    )
+    tick = time.perf_counter()
+    lifter = Lifter.from_pretrained(args.checkpoint)
+    result = lifter(keypoints, image_size=size, fps=fps, hypotheses=args.hypotheses,
+                    steps=args.steps, progress=not args.no_progress)  # fmt: skip
+    seconds = time.perf_counter() - tick
+    err = np.linalg.norm(result.joints_3d - truth["joints_3d"], axis=-1) * 1000
+    out = Path(args.out)
+    written = [result.save(out / "boxing_3d.npz")]
+    p = lifter.config.model.pruning
+    model = "HTP" if p.tcep else "unpruned"
+    print(
+        f"model: {model} denoiser, {sum(x.numel() for x in lifter.model.parameters()) / 1e6:.2f} M "
+        f"params, H={args.hypotheses} hypotheses x K={args.steps} DDIM steps, test-time flip"
+    )
+    print(
+        f"3D: {len(result)} frames in {seconds:.1f} s ({len(result) / seconds:.1f} frames/s on "
+        f"this machine); error against the motion capture {err.mean():.1f} mm MPJPE; "
+        f"hypothesis spread {1000 * result.uncertainty.mean():.1f} mm "
+        f"(wrists {1000 * result.uncertainty[:, [13, 16]].mean():.1f} mm)"
+    )
+    if not args.no_render:
+        from htpose.render import plot_uncertainty, render_result
+
+        written.append(render_result(result, out / "boxing_3d.gif", max_frames=args.max_frames))
+        written.append(plot_uncertainty(result, out / "boxing_uncertainty.png"))
+    print(f"wrote {', '.join(str(w) for w in written)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from htpose.checkpoint import load_model
+    from htpose.export import check_onnx, export_onnx
+    from htpose.lift import bundled_model_path
+
+    model, cfg, _ = load_model(args.checkpoint or bundled_model_path())
+    path = export_onnx(model, args.onnx, args.opset)
+    print(f"wrote {path} (one denoising step, frames {cfg.model.frames}, batch dynamic)")
+    if not args.no_check:
+        diff = check_onnx(model, path)
+        print(f"onnxruntime vs PyTorch: max abs difference {diff:.2e}")
+        if diff > 1e-3:
+            raise HtposeError(f"the export disagrees with PyTorch by {diff:.2e}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from htpose.lift import load_result
+    from htpose.render import plot_uncertainty, render_result
+
+    result = load_result(args.result)
+    written = [render_result(result, args.output, max_frames=args.max_frames)]
+    if args.uncertainty:
+        written.append(plot_uncertainty(result, args.uncertainty))
+    print(f"rendered {len(result)} frames; wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def cmd_convert_h36m(args: argparse.Namespace) -> int:
     from htpose.data.h36m import convert_h36m
 
@@ -430,6 +510,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", help="also draw the result to a .gif or .mp4")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_lift)
+
+    p = sub.add_parser("demo", help="lift the bundled boxing sample end to end and draw it")
+    p.add_argument("--out", default="htpose_demo", help="folder for the result and pictures")
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
+    p.add_argument("--hypotheses", type=_positive_int, default=5)
+    p.add_argument("--steps", type=_positive_int, default=5)
+    p.add_argument("--max-frames", type=_positive_int, default=60, help="frames drawn")
+    p.add_argument("--no-render", action="store_true")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("export", help="export the denoiser (one step) to ONNX")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
+    p.add_argument("--opset", type=_positive_int, default=18)
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("render", help="draw a lift result (.npz) to a .gif or .mp4")
+    p.add_argument("result", help="a .npz written by htpose lift")
+    p.add_argument("-o", "--output", required=True, help=".gif or .mp4")
+    p.add_argument(
+        "--max-frames",
+        type=_positive_int,
+        default=200,
+        help="draw at most this many frames (evenly spaced)",
+    )
+    p.add_argument("--uncertainty", help="also plot per-joint uncertainty to this .png")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("profile", help="params, MACs and speed of a config, or of two side by side")
     p.add_argument("--config", help="one config")

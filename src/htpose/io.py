@@ -31,12 +31,17 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    ``keep_suffix`` ends the temporary name with ``path``'s suffix too, for writers that
+    choose the format by the file name (Pillow, ffmpeg).
+    """
     path = Path(path)
+    suffix = ".tmp" + (path.suffix if keep_suffix else "")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise HtposeError(f"cannot write to {path.parent}: {exc.strerror or exc}") from exc
     os.close(fd)

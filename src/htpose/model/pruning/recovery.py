@@ -32,7 +32,8 @@ def interpolate_frames(values: torch.Tensor, kept: torch.Tensor, frames: int) ->
     frame indices ``kept`` ``(N, n)`` (first and last frame included) to ``(N, F, ...)``."""
     n_batch, n = kept.shape
     t = torch.arange(frames, device=kept.device).expand(n_batch, frames).contiguous()
-    right = torch.searchsorted(kept.contiguous(), t).clamp(1, n - 1)
+    # searchsorted(kept, t) as a comparison count: exportable to ONNX, and n is small.
+    right = (kept[:, None, :] < t[:, :, None]).sum(-1).clamp(1, n - 1)
     left = right - 1
     k_left, k_right = kept.gather(1, left), kept.gather(1, right)
     w = ((t - k_left).float() / (k_right - k_left).clamp_min(1).float()).clamp(0, 1)

@@ -91,7 +91,7 @@ def greedy_spread(scores: torch.Tensor, count: int) -> torch.Tensor:
     dist = torch.minimum(idx, f - 1 - idx).expand(n, f).clone().to(scores.dtype)
     spacing = f / count
     rows = torch.arange(n, device=scores.device)
-    for _ in range(count - int(chosen[0].sum())):
+    for _ in range(count - 2):  # both ends are in already (a static count: exportable)
         effective = scores * (dist / spacing).clamp_max(1.0)
         effective = effective.masked_fill(chosen, float("-inf"))
         pick = effective.argmax(dim=1)

@@ -1,0 +1,184 @@
+"""Pictures of a lift result: the input 2D beside the 3D skeleton, and the uncertainty.
+
+The animation has three panels: the 2D input (filled-in joints drawn hollow), the 3D pose
+(upright: camera y down becomes up, depth goes into the picture) on a ground plane at the
+lowest foot height, every hypothesis drawn faintly behind the aggregate, and the per-joint
+uncertainty over time with a cursor. Axes are fixed over the clip so motion reads as motion.
+Left limbs are blue, right limbs red, the spine grey. GIFs need only Pillow; MP4 uses
+imageio-ffmpeg's bundled ffmpeg (``pip install htpose[video]``) or an ffmpeg on the PATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from htpose.errors import HtposeError
+from htpose.io import atomic_path
+from htpose.lift import LiftResult
+from htpose.skeleton import BONES, JOINT_NAMES, LEFT_JOINTS, RIGHT_JOINTS
+
+LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = "#1f77b4", "#d62728", "#555555"
+
+
+def _bone_colour(child: int) -> str:
+    if child in LEFT_JOINTS:
+        return LEFT_COLOUR
+    if child in RIGHT_JOINTS:
+        return RIGHT_COLOUR
+    return CENTRE_COLOUR
+
+
+def _upright(points: np.ndarray) -> np.ndarray:
+    """Camera axes (x right, y down, z forward) -> plot axes (x right, depth, up)."""
+    return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
+
+
+def _frames(length: int, max_frames: int) -> np.ndarray:
+    step = max(1, int(np.ceil(length / max_frames)))
+    return np.arange(0, length, step)
+
+
+def render_result(
+    result: LiftResult,
+    path: str | Path,
+    max_frames: int = 200,
+    fps: float | None = None,
+    dpi: int = 80,
+) -> Path:
+    """Animate ``result`` into ``path`` (``.gif`` or ``.mp4``), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise HtposeError(f"cannot render to {path.name!r}; use a .gif or .mp4 file")
+    writer_cls = animation.PillowWriter
+    if suffix == ".mp4":
+        ffmpeg = _ffmpeg()
+        matplotlib.rcParams["animation.ffmpeg_path"] = ffmpeg
+        writer_cls = animation.FFMpegWriter
+    if len(result) == 0:
+        raise HtposeError("the result has no frames to render")
+
+    idx = _frames(len(result), max_frames)
+    play_fps = fps or result.fps / max(1, idx[1] - idx[0] if len(idx) > 1 else 1)
+    pose = _upright(result.joints_3d)
+    hyps = _upright(result.hypotheses)
+    kp = result.keypoints_2d
+    unc_mm = 1000 * result.uncertainty
+
+    fig = plt.figure(figsize=(12, 4.4), dpi=dpi)
+    ax2d = fig.add_subplot(1, 3, 1)
+    ax3d = fig.add_subplot(1, 3, 2, projection="3d")
+    axu = fig.add_subplot(1, 3, 3)
+    fig.subplots_adjust(left=0.04, right=0.98, bottom=0.12, top=0.9, wspace=0.25)
+
+    lo, hi = np.nanmin(kp, axis=(0, 1)), np.nanmax(kp, axis=(0, 1))
+    pad = 0.1 * max(hi - lo) + 1
+    ax2d.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax2d.set_ylim(hi[1] + pad, lo[1] - pad)  # image y points down
+    ax2d.set_aspect("equal")
+    ax2d.set_title("2D input")
+
+    radius = float(np.nanmax(np.abs(hyps))) * 1.05 + 1e-3
+    floor = float(np.nanmin(pose[..., 2]))
+    ax3d.set_xlim(-radius, radius)
+    ax3d.set_ylim(-radius, radius)
+    ax3d.set_zlim(floor, floor + 2 * radius)
+    ax3d.set_box_aspect((1, 1, 1))
+    ax3d.set_xlabel("x")
+    ax3d.set_ylabel("depth")
+    ax3d.set_zlabel("up")
+    ax3d.view_init(elev=12, azim=-70)
+    grid = np.linspace(-radius, radius, 2)
+    gx, gy = np.meshgrid(grid, grid)
+    ax3d.plot_surface(gx, gy, np.full_like(gx, floor), color="#cccccc", alpha=0.3)
+    ax3d.set_title(f"3D, {result.hypotheses.shape[1]} hypotheses")
+
+    for j in range(unc_mm.shape[1]):
+        colour = _bone_colour(j)
+        axu.plot(np.arange(len(result)) / result.fps, unc_mm[:, j], color=colour, lw=0.8,
+                 alpha=0.7, label=JOINT_NAMES[j] if j in (0, 13, 16) else None)  # fmt: skip
+    axu.set_xlabel("time (s)")
+    axu.set_ylabel("hypothesis spread (mm)")
+    axu.set_title("per-joint uncertainty")
+    axu.legend(fontsize=7, loc="upper right")
+    cursor = axu.axvline(0, color="k", lw=1)
+
+    lines2d = [ax2d.plot([], [], color=_bone_colour(c), lw=2)[0] for c, _ in BONES]
+    solid2d = ax2d.plot([], [], "o", color="k", ms=3)[0]
+    hollow2d = ax2d.plot([], [], "o", mfc="none", color="orange", ms=5)[0]
+    lines3d = [ax3d.plot([], [], [], color=_bone_colour(c), lw=2.5)[0] for c, _ in BONES]
+    cloud = ax3d.plot([], [], [], ".", color="#888888", ms=1.5, alpha=0.5)[0]
+    label = fig.suptitle("")
+
+    def draw(i: int):
+        filled = result.filled[i]
+        for line, (c, p) in zip(lines2d, BONES):
+            line.set_data(kp[i, [c, p], 0], kp[i, [c, p], 1])
+        solid2d.set_data(kp[i, ~filled, 0], kp[i, ~filled, 1])
+        hollow2d.set_data(kp[i, filled, 0], kp[i, filled, 1])
+        for line, (c, p) in zip(lines3d, BONES):
+            line.set_data_3d(pose[i, [c, p], 0], pose[i, [c, p], 1], pose[i, [c, p], 2])
+        h = hyps[i].reshape(-1, 3)
+        cloud.set_data_3d(h[:, 0], h[:, 1], h[:, 2])
+        cursor.set_xdata([i / result.fps, i / result.fps])
+        label.set_text(f"frame {i + 1} / {len(result)}   t = {i / result.fps:.2f} s")
+        return [*lines2d, solid2d, hollow2d, *lines3d, cloud, cursor, label]
+
+    anim = animation.FuncAnimation(fig, draw, frames=idx, blit=False)
+    try:
+        with atomic_path(path, keep_suffix=True) as tmp:
+            anim.save(str(tmp), writer=writer_cls(fps=max(1, round(play_fps))))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_uncertainty(result: LiftResult, path: str | Path, dpi: int = 100) -> Path:
+    """A still ``.png`` of every joint's hypothesis spread over time (a heat map)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=dpi)
+    img = ax.imshow(
+        1000 * result.uncertainty.T,
+        aspect="auto",
+        origin="lower",
+        extent=(0, len(result) / result.fps, -0.5, len(JOINT_NAMES) - 0.5),
+        cmap="magma",
+    )
+    ax.set_yticks(range(len(JOINT_NAMES)), JOINT_NAMES, fontsize=7)
+    ax.set_xlabel("time (s)")
+    fig.colorbar(img, ax=ax, label="hypothesis spread (mm)")
+    fig.tight_layout()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _ffmpeg() -> str:
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        found = shutil.which("ffmpeg")
+        if found:
+            return found
+    raise HtposeError(
+        "MP4 needs ffmpeg: pip install 'htpose[video]' (imageio-ffmpeg), or render a .gif"
+    )
