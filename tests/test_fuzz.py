@@ -29,6 +29,7 @@ from htpose.config import config_from_dict, load_config
 from htpose.data.camera import load_h36m_cameras
 from htpose.data.clips import read_clips
 from htpose.data.h36m import read_h36m_2d, read_h36m_3d, read_keypoints_2d
+from htpose.data.keypoints import read_keypoints
 from htpose.data.mpi3dhp import read_3dhp
 from htpose.data.sources import detect_format
 from htpose.errors import HtposeError
@@ -369,6 +370,50 @@ def test_3dhp_trusted_pickles_of_wrong_structure(tmp_path, entries, extra):
     _outcome("3dhp", read_3dhp, path, allow_pickle=True)
 
 
+# -- users' keypoints and lift results --------------------------------------------------
+
+
+@FUZZ
+@given(data=st.binary(max_size=2048), suffix=st.sampled_from([".json", ".csv", ".npy", ".npz"]))
+def test_keypoints_random_bytes(tmp_path, data, suffix):
+    _outcome("keypoints", read_keypoints, _write(tmp_path, f"k{suffix}", data))
+
+
+@FUZZ
+@given(doc=json_values, wrap=st.sampled_from(["plain", "coco", "openpose", "mediapipe"]))
+def test_keypoints_random_json(tmp_path, doc, wrap):
+    if wrap == "coco":
+        doc = [{"image_id": 0, "keypoints": doc, "score": 1.0}]
+    elif wrap == "openpose":
+        doc = {"people": [{"pose_keypoints_2d": doc}]}
+    elif wrap == "mediapipe":
+        doc = [[doc] * 33]
+    result = _outcome("keypoints", read_keypoints,
+                      _write(tmp_path, "k.json", json.dumps(doc).encode()))  # fmt: skip
+    if result is not None:
+        assert result.pixels.shape[1:] == (17, 2) and len(result) >= 1
+        assert ((result.scores >= 0) & (result.scores <= 1)).all()
+
+
+@FUZZ
+@given(values=arrays(), names=st.sampled_from(["keypoints", "scores", "fps", "other"]))
+def test_keypoints_npz_arrays(tmp_path, values, names):
+    path = tmp_path / "k.npz"
+    base = {"keypoints": np.zeros((3, 17, 2))}
+    np.savez(path, **{**base, names: values})
+    result = _outcome("keypoints", read_keypoints, path)
+    if result is not None:
+        assert result.pixels.shape[1:] == (17, 2)
+
+
+@FUZZ
+@given(data=st.binary(max_size=1024))
+def test_lift_result_random_bytes(tmp_path, data):
+    from htpose.lift import load_result
+
+    _outcome("lift_result", load_result, _write(tmp_path, "r.npz", data))
+
+
 # -- the command line --------------------------------------------------------------------
 
 
@@ -383,7 +428,10 @@ def _cli(capsys, args: list[str]) -> None:
 
 
 @FUZZ
-@given(data=st.binary(max_size=512), which=st.sampled_from(["checkpoint", "data", "config"]))
+@given(
+    data=st.binary(max_size=512),
+    which=st.sampled_from(["checkpoint", "data", "config", "lift", "render"]),
+)
 def test_cli_with_fuzzed_files(tmp_path, capsys, good_checkpoint, data, which):
     ckpt = good_checkpoint
     bad = _write(tmp_path, "bad.bin", data)

@@ -153,7 +153,7 @@ class LiftResult:
 
 def load_result(path: str | Path) -> LiftResult:
     """Read a ``.npz`` written by :meth:`LiftResult.save`."""
-    from htpose.io import open_npz, read_npz_array
+    from htpose.io import numeric_array, open_npz, read_npz_array
 
     path = Path(path)
     with open_npz(path) as archive:
@@ -161,11 +161,29 @@ def load_result(path: str | Path) -> LiftResult:
         missing = [k for k in need if k not in archive.files]
         if missing:
             raise DataError(f"{path} is not an htpose lift result (no {missing[0]!r})")
-        a = {k: read_npz_array(archive, k, path) for k in archive.files if k != "joint_names"}
-    t = len(a["joints_3d"])
-    if a["joints_3d"].shape != (t, NUM_JOINTS, 3) or a["hypotheses"].shape[0] != t:
-        raise DataError(f"{path}: arrays of inconsistent shapes")
-    info = json.loads(str(a["info"])) if "info" in a else {}
+        a = {
+            k: numeric_array(read_npz_array(archive, k, path), f"{path}: {k}")
+            for k in archive.files
+            if k not in ("joint_names", "info")
+        }
+        info_raw = str(read_npz_array(archive, "info", path)) if "info" in archive.files else "{}"
+    t = len(a["joints_3d"]) if a["joints_3d"].ndim else 0
+    shapes = {
+        "joints_3d": (t, NUM_JOINTS, 3), "uncertainty": (t, NUM_JOINTS), "root": (t, 3),
+        "keypoints_2d": (t, NUM_JOINTS, 2),
+    }  # fmt: skip
+    for key, shape in shapes.items():
+        if a[key].shape != shape:
+            raise DataError(f"{path}: {key!r} has shape {a[key].shape}, expected {shape}")
+    hyps = a["hypotheses"]
+    if hyps.ndim != 4 or hyps.shape[0] != t or hyps.shape[2:] != (NUM_JOINTS, 3) or t == 0:
+        raise DataError(f"{path}: 'hypotheses' has shape {hyps.shape}")
+    if a["fps"].size != 1 or not float(a["fps"]) > 0:
+        raise DataError(f"{path}: 'fps' must be one positive number")
+    try:
+        info = json.loads(info_raw)
+    except json.JSONDecodeError:
+        info = {}
     return LiftResult(
         a["joints_3d"].astype(np.float32),
         a["hypotheses"].astype(np.float32),

@@ -331,14 +331,14 @@ def read_numpy(path: Path) -> Keypoints2D:
         with open_npz(path) as archive:
             if "keypoints" not in archive.files:
                 raise DataError(f"{path}: no 'keypoints' array (have {', '.join(archive.files)})")
-            arr = read_npz_array(archive, "keypoints", path).astype(np.float64)
+            arr = numeric_array(read_npz_array(archive, "keypoints", path), f"{path}: keypoints")
             scores = None
             if "scores" in archive.files:
-                scores = read_npz_array(archive, "scores", path).astype(np.float64)
+                scores = numeric_array(read_npz_array(archive, "scores", path), f"{path}: scores")
             extra = {}
             for key in ("fps", "width", "height"):
                 if key in archive.files:
-                    value = read_npz_array(archive, key, path)
+                    value = numeric_array(read_npz_array(archive, key, path), f"{path}: {key}")
                     if value.size != 1 or not np.isfinite(value).all() or float(value) <= 0:
                         raise DataError(f"{path}: {key!r} must be one positive number")
                     extra[key] = float(value)
