@@ -13,8 +13,10 @@ Prints a Markdown table for benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,6 +29,16 @@ from htpose.evaluate import evaluate
 from htpose.profile import profile_config
 
 
+class _Summary:
+    """An evaluate-JSON result read like an ErrorTable."""
+
+    def __init__(self, values: dict) -> None:
+        self.values = values
+
+    def mean_over_actions(self, key: str) -> float:
+        return float(self.values[key])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="name=checkpoint, the reference first")
@@ -35,6 +47,14 @@ def main() -> None:
     parser.add_argument("--views", default="0")
     parser.add_argument("--timing-runs", type=int, default=5)
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument(
+        "--accuracy",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="take a variant's accuracy from an 'htpose evaluate --json' file (H, mean and "
+        "jpma) instead of evaluating it here",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args()
     if args.threads:
@@ -76,8 +96,15 @@ def main() -> None:
     fps = {n: frames / statistics.median(t) for n, t in times.items()}
 
     acc = {}
+    for item in args.accuracy:
+        name, _, path = item.partition("=")
+        doc = json.loads(Path(path).read_text())
+        found = {r["aggregate"]: r for r in doc["results"] if r["hypotheses"] == h}
+        acc[name] = {a: _Summary(found[a]) for a in ("mean", "jpma")}
     if not args.skip_accuracy:
         for n, (model, cfg, _) in models.items():
+            if n in acc:
+                continue
             res = evaluate(
                 model, cfg, seqs, [h], k, ["mean", "jpma"], True, 0, cfg.eval.batch_windows
             )
@@ -106,7 +133,7 @@ def main() -> None:
             f"{fps[n]:.1f}",
             f"{fps[n] / fps[ref]:.2f}x",
         ]
-        if acc:
+        if n in acc:
             row += [
                 f"{acc[n]['mean'].mean_over_actions('mpjpe_mm'):.1f}",
                 f"{acc[n]['mean'].mean_over_actions('p_mpjpe_mm'):.1f}",

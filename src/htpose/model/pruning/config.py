@@ -35,8 +35,8 @@ class PruningConfig:
     """
 
     tcep: bool = False
-    tcep_layer: int = 1
-    keep_ratio: float = 0.34
+    tcep_layer: int = 0
+    keep_ratio: float = 0.5
     graph_threshold: float = 0.5
     graph_radius: int = 4
     scoring: str = "motion_graph"
