@@ -210,3 +210,11 @@ def test_profile_side_by_side_json(tmp_path, tiny_config, capsys):
     )
     assert doc["speedup"] == pytest.approx(doc["pruned"]["fps"] / doc["baseline"]["fps"])
     _one_line_error(capsys, main(["profile", "--baseline", str(paths[0])]), "go together")
+
+
+def test_control_characters_in_user_data_stay_on_one_line(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text('"bad\\nkey": 1\n')  # a YAML key holding a line break
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "bad\\nkey" in err

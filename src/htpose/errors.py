@@ -9,7 +9,17 @@ from __future__ import annotations
 
 
 class HtposeError(Exception):
-    """An error in the user's input, reported as one line."""
+    """An error in the user's input, reported as one line.
+
+    Messages quote user data (keys, paths, values) that may hold line breaks or other
+    control characters; they are shown escaped so the message stays on one line.
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DataError(HtposeError):
