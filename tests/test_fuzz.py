@@ -418,7 +418,7 @@ def test_lift_result_random_bytes(tmp_path, data):
 
 
 def _cli(capsys, args: list[str]) -> None:
-    TRIED["cli"] += 1
+    TRIED[f"cli {args[0]}"] += 1
     capsys.readouterr()  # capsys spans all examples of a property: start clean
     code = main(args)
     err = capsys.readouterr().err.strip()
@@ -439,6 +439,14 @@ def test_cli_with_fuzzed_files(tmp_path, capsys, good_checkpoint, data, which):
         _cli(capsys, ["evaluate", "--checkpoint", str(bad), "--no-progress"])
     elif which == "data":
         _cli(capsys, ["evaluate", "--checkpoint", str(ckpt), "--data", str(bad), "--no-progress"])
+    elif which == "lift":
+        for suffix in (".json", ".npy", ".csv"):
+            src = _write(tmp_path, f"kp{suffix}", data)
+            out = tmp_path / "o.npz"
+            args = ["lift", str(src), "-o", str(out), "--width", "100", "--height", "100"]
+            _cli(capsys, [*args, "--hypotheses", "1", "--steps", "1", "--no-progress"])
+    elif which == "render":
+        _cli(capsys, ["render", str(bad), "-o", str(tmp_path / "o.gif")])
     else:
         _cli(
             capsys,
