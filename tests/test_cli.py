@@ -218,3 +218,14 @@ def test_control_characters_in_user_data_stay_on_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "bad\\nkey" in err
+
+
+def test_evaluate_without_checkpoint_uses_the_bundled_model(tmp_path, small_cmu, cameras_path):
+    out = tmp_path / "bundled.json"
+    args = ["evaluate", "--data", str(small_cmu), "--cameras", str(cameras_path)]
+    args += ["--hypotheses", "1", "--steps", "1", "--json", str(out), "--no-progress"]
+    assert main(args) == 0
+    doc = json.loads(out.read_text())
+    assert doc["checkpoint"].endswith("cmu_htp.safetensors")
+    # A trained model: an untrained one is off by hundreds of millimetres.
+    assert 0 < doc["mpjpe_mm"] < 150, doc["mpjpe_mm"]

@@ -338,8 +338,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         truth = {k: read_npz_array(archive, k, "demo sample") for k in archive.files}
     size, fps = (int(truth["width"]), int(truth["height"])), float(truth["fps"])
     print(
-        f"demo: {len(keypoints)} frames of boxing (CMU motion capture) as COCO-17 keypoints "
-        f"from a 2D detector, {fps:g} fps, {size[0]}x{size[1]} image"
+        f"demo: {len(keypoints)} frames of boxing (CMU motion capture) projected to COCO-17 "
+        f"keypoint results with detector-like jitter, {fps:g} fps, {size[0]}x{size[1]} image"
     )
     tick = time.perf_counter()
     lifter = Lifter.from_pretrained(args.checkpoint)
