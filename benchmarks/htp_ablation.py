@@ -24,7 +24,6 @@ from htpose.checkpoint import load_model
 from htpose.data.sources import load_sequences
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
-from htpose.diffusion.schedule import NoiseSchedule
 from htpose.evaluate import evaluate
 from htpose.profile import profile_config
 
@@ -78,12 +77,7 @@ def main() -> None:
     window = torch.from_numpy(seqs[0].normalized_2d()[:frames])[None]
     calls = {}
     for n, (model, cfg, _) in models.items():
-        sampler = DDIMSampler(
-            NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
-            k,
-            cfg.diffusion.eta,
-            cfg.diffusion.clip_denoised,
-        )
+        sampler = DDIMSampler.from_config(cfg.diffusion, k)
         calls[n] = lambda m=model, s=sampler: sample_hypotheses(m, s, window, h, True)
     times: dict[str, list[float]] = {n: [] for n in calls}
     for fn in calls.values():

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from htpose.data.clips import ClipCollection, read_clips, write_clips
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 CMU = SHARED / "cmu" / "cmu_h36m17.npz"
@@ -27,6 +29,18 @@ def cameras_path() -> Path:
     if not CAMERAS.exists():
         pytest.skip(f"real Human3.6M cameras not found at {CAMERAS}")
     return CAMERAS
+
+
+@pytest.fixture
+def small_cmu(tmp_path, cmu_path) -> Path:
+    """Two training clips and one test clip of the real CMU data, cut short."""
+    full = read_clips(cmu_path)
+    train = [n for n in full.splits["train"] if "/walking/" in n][:2]
+    test = [n for n in full.splits["test"] if "/running/" in n][:1]
+    clips = {n: full.clips[n][:240] for n in train + test}
+    path = tmp_path / "cmu_small.npz"
+    write_clips(path, ClipCollection(clips, full.fps, {"train": train, "test": test}))
+    return path
 
 
 @pytest.fixture

@@ -8,19 +8,7 @@ import yaml
 
 from htpose.checkpoint import read_checkpoint
 from htpose.cli import main
-from htpose.data.clips import ClipCollection, read_clips, write_clips
-
-
-@pytest.fixture
-def small_cmu(tmp_path, cmu_path):
-    """Two training clips and one test clip of the real CMU data, cut short."""
-    full = read_clips(cmu_path)
-    train = [n for n in full.splits["train"] if "/walking/" in n][:2]
-    test = [n for n in full.splits["test"] if "/running/" in n][:1]
-    clips = {n: full.clips[n][:240] for n in train + test}
-    path = tmp_path / "cmu_small.npz"
-    write_clips(path, ClipCollection(clips, full.fps, {"train": train, "test": test}))
-    return path
+from htpose.data.clips import read_clips
 
 
 @pytest.fixture

@@ -15,18 +15,6 @@ import yaml
 
 from htpose.checkpoint import load_model, read_checkpoint
 from htpose.cli import main
-from htpose.data.clips import ClipCollection, read_clips, write_clips
-
-
-@pytest.fixture
-def small_cmu(tmp_path, cmu_path):
-    full = read_clips(cmu_path)
-    train = [n for n in full.splits["train"] if "/walking/" in n][:2]
-    test = [n for n in full.splits["test"] if "/running/" in n][:1]
-    clips = {n: full.clips[n][:240] for n in train + test}
-    path = tmp_path / "cmu_small.npz"
-    write_clips(path, ClipCollection(clips, full.fps, {"train": train, "test": test}))
-    return path
 
 
 def _yaml(tmp_path, tiny_config, small_cmu, cameras_path, **train) -> str:
@@ -54,6 +42,15 @@ def _assert_same(a: dict, b: dict) -> None:
 
 def _log_steps(run) -> list[int]:
     return [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _torchrun_train(config: str, out) -> subprocess.CompletedProcess:
+    """``htpose train`` as a two-process torchrun job (gloo on the CPU)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", "-m", "htpose", "train", "--config", config]
+    command += ["--out", str(out), "--no-progress"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _spawn_train(config: str, out) -> subprocess.Popen:
@@ -287,29 +284,7 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(
     assert _train(config, single) == 0
 
     ddp = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "htpose",
-            "train",
-            "--config",
-            config,
-            "--out",
-            str(ddp),
-            "--no-progress",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _torchrun_train(config, ddp)
     assert proc.returncode == 0, proc.stderr[-2000:]
     log = [json.loads(x) for x in (ddp / "metrics.jsonl").read_text().splitlines()]
     # Both ranks ended with bit-identical weights (checked across ranks by the job itself).
@@ -330,28 +305,6 @@ def test_global_batch_must_split_evenly_over_processes(
     tmp_path, tiny_config, small_cmu, cameras_path
 ):
     config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, batch_size=3)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "htpose",
-            "train",
-            "--config",
-            config,
-            "--out",
-            str(tmp_path / "r"),
-            "--no-progress",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _torchrun_train(config, tmp_path / "r")
     assert proc.returncode != 0
     assert "must be divisible by the 2 processes" in proc.stderr

@@ -21,7 +21,6 @@ from htpose.data.sequences import DetectorNoise, Sequence, noise_seed
 from htpose.data.temporal import split_windows
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
-from htpose.diffusion.schedule import NoiseSchedule
 from htpose.errors import HtposeError
 from htpose.metrics import ErrorTable, auc, joint_errors, mpjpe, mpjve, p_mpjpe
 from htpose.model.denoiser import Denoiser
@@ -70,12 +69,7 @@ def evaluate(
         raise HtposeError("jpma needs calibrated cameras; this data set has none (use mean)")
     frames = cfg.model.frames
     device = next(model.parameters()).device
-    sampler = DDIMSampler(
-        NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
-        steps,
-        cfg.diffusion.eta,
-        cfg.diffusion.clip_denoised,
-    )
+    sampler = DDIMSampler.from_config(cfg.diffusion, steps)
     h_max = max(hypotheses)
     gen = torch.Generator(device=device).manual_seed(seed)
     metrics = ("mpjpe_mm", "p_mpjpe_mm", "mpjve_mm") + (("pck", "auc") if pck else ())

@@ -36,7 +36,6 @@ from htpose.data.keypoints import Keypoints2D, fill_missing
 from htpose.data.temporal import MODEL_FPS, split_windows
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
-from htpose.diffusion.schedule import NoiseSchedule
 from htpose.errors import DataError, HtposeError
 from htpose.io import atomic_write
 from htpose.model.denoiser import Denoiser
@@ -315,12 +314,7 @@ class Lifter:
         norm = normalize_screen(torch.from_numpy(px.astype(np.float32)), width, height).numpy()
         windows, length = split_windows(norm, frames)
         pix_windows, _ = split_windows(px.astype(np.float32), frames)
-        sampler = DDIMSampler(
-            NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
-            steps,
-            cfg.diffusion.eta,
-            cfg.diffusion.clip_denoised,
-        )
+        sampler = DDIMSampler.from_config(cfg.diffusion, steps)
         n = len(windows)
         hyps = np.zeros((n, frames, hypotheses, NUM_JOINTS, 3), np.float32)
         agg = np.zeros((n, frames, NUM_JOINTS, 3), np.float32)

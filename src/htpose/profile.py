@@ -26,7 +26,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from htpose.config import Config
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
-from htpose.diffusion.schedule import NoiseSchedule
 from htpose.model.denoiser import Denoiser
 
 LINEAR_OPS = ("mm", "addmm")
@@ -105,12 +104,7 @@ def _inference(
 ):
     x, _ = _inputs(cfg, 1)
     x = x.to(device)
-    sampler = DDIMSampler(
-        NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule),
-        steps,
-        cfg.diffusion.eta,
-        cfg.diffusion.clip_denoised,
-    )
+    sampler = DDIMSampler.from_config(cfg.diffusion, steps)
 
     def run() -> None:
         model.eval()

@@ -8,10 +8,14 @@ diffusers. Timesteps follow D3DP: ``linspace(-1, T - 1, K + 1)`` as integers, re
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from htpose.diffusion.schedule import NoiseSchedule
+
+if TYPE_CHECKING:
+    from htpose.config import DiffusionConfig
 
 PredictY0 = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Generators = torch.Generator | list[torch.Generator] | None
@@ -53,6 +57,12 @@ class DDIMSampler:
         self.steps = steps
         self.eta = eta
         self.clip = clip
+
+    @classmethod
+    def from_config(cls, diffusion: DiffusionConfig, steps: int) -> DDIMSampler:
+        """The sampler of a config's ``diffusion:`` section, with K = ``steps``."""
+        schedule = NoiseSchedule(diffusion.timesteps, diffusion.schedule)
+        return cls(schedule, steps, diffusion.eta, diffusion.clip_denoised)
 
     def timesteps(self) -> list[tuple[int, int]]:
         """(t, t_next) pairs from ``T - 1`` down to ``-1``."""
