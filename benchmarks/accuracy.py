@@ -37,7 +37,7 @@ def main() -> None:
     aggs = args.aggregate.split(",")
     views = [int(v) for v in args.views.split(",")]
     base = load_sequences(
-        cfg.data.clips, cfg.data.cameras, cfg.data.test_split, cfg.data.test_subjects, views
+        cfg.data.clips, cfg.data.camera_file, cfg.data.test_split, cfg.data.test_subjects, views
     )
     rows = []
     speed = {}

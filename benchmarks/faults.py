@@ -42,7 +42,10 @@ def tiny_setup(work: Path, steps: int) -> Path:
     cfg = {
         "name": "faults",
         "model": {"frames": 9, "width": 16, "depth": 1, "heads": 2, "drop_path": 0.1},
-        "data": {"clips": str(work / "clips.npz"), "cameras": str(SHARED / "h36m_cameras.json")},
+        "data": {
+            "clips": str(work / "clips.npz"),
+            "camera_file": str(SHARED / "h36m_cameras.json"),
+        },
         "diffusion": {"sampling_steps": 2, "hypotheses": 2},
         "train": {
             "steps": steps,

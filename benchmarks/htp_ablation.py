@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from htpose.checkpoint import load_model
+from htpose.data.camera import normalize_keypoints
 from htpose.data.sources import load_sequences
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
@@ -66,7 +67,11 @@ def main() -> None:
     first_cfg = next(iter(models.values()))[1]
     views = [int(v) for v in args.views.split(",")]
     seqs = load_sequences(
-        first_cfg.data.clips, first_cfg.data.cameras, "test", first_cfg.data.test_subjects, views
+        first_cfg.data.clips,
+        first_cfg.data.camera_file,
+        "test",
+        first_cfg.data.test_subjects,
+        views,
     )
     h, k = args.hypotheses, args.steps
 
@@ -74,7 +79,11 @@ def main() -> None:
 
     # Speed: one real test window per call, models alternating, medians.
     frames = first_cfg.model.frames
-    window = torch.from_numpy(seqs[0].normalized_2d()[:frames])[None]
+    cam = seqs[0].camera
+    window = normalize_keypoints(
+        torch.from_numpy(seqs[0].keypoints_2d[:frames]), cam.width, cam.height,
+        first_cfg.data.normalization,
+    )[None]  # fmt: skip
     calls = {}
     for n, (model, cfg, _) in models.items():
         sampler = DDIMSampler.from_config(cfg.diffusion, k)

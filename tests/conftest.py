@@ -33,13 +33,15 @@ def cameras_path() -> Path:
 
 @pytest.fixture
 def small_cmu(tmp_path, cmu_path) -> Path:
-    """Two training clips and one test clip of the real CMU data, cut short."""
+    """Two training clips, one validation and one test clip of the real CMU data, cut short."""
     full = read_clips(cmu_path)
     train = [n for n in full.splits["train"] if "/walking/" in n][:2]
+    val = full.splits["val"][:1]
     test = [n for n in full.splits["test"] if "/running/" in n][:1]
-    clips = {n: full.clips[n][:240] for n in train + test}
+    clips = {n: full.clips[n][:240] for n in train + val + test}
     path = tmp_path / "cmu_small.npz"
-    write_clips(path, ClipCollection(clips, full.fps, {"train": train, "test": test}))
+    splits = {"train": train, "val": val, "test": test}
+    write_clips(path, ClipCollection(clips, full.fps, splits))
     return path
 
 
@@ -53,7 +55,7 @@ def _tiny_config_dict(clips: str = "", cameras: str = "") -> dict:
     return {
         "name": "tiny",
         "model": {"frames": 9, "width": 16, "depth": 1, "heads": 2, "drop_path": 0.0},
-        "data": {"clips": clips, "cameras": cameras},
+        "data": {"clips": clips, "camera_file": cameras},
         "diffusion": {"sampling_steps": 2, "hypotheses": 2},
         "train": {
             "steps": 3,

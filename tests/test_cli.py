@@ -140,7 +140,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tiny_yaml, capsys):
         "unknown aggregation",
     )
     _one_line_error(
-        capsys, main(["evaluate", "--checkpoint", ckpt, "--split", "val"]), "split 'val'"
+        capsys, main(["evaluate", "--checkpoint", ckpt, "--split", "valid"]), "split 'valid'"
     )
     truncated = tmp_path / "cut.npz"
     truncated.write_bytes(wrong.read_bytes()[:100])

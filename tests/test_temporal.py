@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 
 from htpose.data.sequences import flip_2d, flip_3d
 from htpose.data.temporal import (
+    blend_windows,
     cover_starts,
-    merge_windows,
     resample,
     split_windows,
     window_indices,
@@ -24,13 +24,31 @@ def test_cover_windows_predict_every_frame_exactly_once(length, size):
     assert (counts == 1).all()
 
 
-@settings(max_examples=40, deadline=None)
-@given(length=st.integers(1, 300), size=st.integers(1, 81))
-def test_split_then_merge_is_identity(length, size):
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(1, 300),
+    size=st.integers(1, 81),
+    overlap=st.sampled_from([0.0, 0.25, 0.5, 0.75, 0.9]),
+)
+def test_split_then_blend_is_identity(length, size, overlap):
     seq = np.random.default_rng(length).normal(size=(length, 17, 3)).astype(np.float32)
-    windows, n = split_windows(seq, size)
-    assert windows.shape == (len(cover_starts(length, size)), size, 17, 3)
-    assert np.array_equal(merge_windows(windows, n), seq)
+    windows, starts = split_windows(seq, size, overlap)
+    assert windows.shape == (len(cover_starts(length, size, overlap)), size, 17, 3)
+    np.testing.assert_allclose(blend_windows(windows, starts, length), seq, atol=1e-5)
+    if overlap and length >= size:  # overlapping windows stay inside the clip
+        assert min(starts) == 0 and max(starts) == length - size
+
+
+@settings(max_examples=40, deadline=None)
+@given(length=st.integers(1, 400), size=st.integers(2, 81), overlap=st.sampled_from([0.5, 0.75]))
+def test_overlapping_windows_cover_every_frame(length, size, overlap):
+    counts = np.zeros(length, int)
+    for start in cover_starts(length, size, overlap):
+        idx = np.arange(start, start + size)
+        counts[idx[(idx >= 0) & (idx < length)]] += 1
+    assert (counts >= 1).all()
+    if length >= 2 * size:  # away from the ends, every frame is seen by two windows or more
+        assert (counts[size:-size] >= 2).all()
 
 
 def test_edge_padding_repeats_end_frames():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,17 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _unit_fraction(text: str) -> float:
+    """An overlap share: a finite number in [0, 0.9]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 0.9:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.9], got {text!r}")
     return value
 
 
@@ -104,9 +116,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         config=load_config(args.config) if args.config else None,
     )
     data = args.data or cfg.data.clips
+    camera_file, random_cameras = _camera_choice(args.cameras, cfg.data.camera_file)
     sequences = load_sequences(
         data,
-        args.cameras or cfg.data.cameras,
+        camera_file,
         args.split,
         args.subjects or cfg.data.test_subjects,
         args.views,
@@ -114,6 +127,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.keypoints,
         args.allow_pickle,
         cfg.data.distortion,
+        random_cameras,
     )
     if not sequences:
         raise HtposeError(f"{data}: no sequences to evaluate in split {args.split!r}")
@@ -138,6 +152,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.batch or cfg.eval.batch_windows,
         pck=is_3dhp,
         progress=not args.no_progress,
+        overlap=args.overlap,
     )
     input_kind = "noisy 2D" if args.noisy else ("detected 2D" if args.keypoints else "GT 2D")
     for (agg, h), table in result.tables.items():
@@ -167,6 +182,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         print(f"wrote {args.json}")
     return 0
+
+
+def _camera_choice(value: str | None, default_file: str) -> tuple[str, tuple[int, int] | None]:
+    """``--cameras``: a Human3.6M camera JSON, or ``random:N:SEED`` (the novel-camera
+    protocol: N cameras per clip from the test kinds, drawn with SEED)."""
+    if not value or not value.startswith("random"):
+        return value or default_file, None
+    parts = value.split(":")
+    try:
+        count, seed = int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        count = seed = -1
+    if len(parts) != 3 or not 1 <= count <= 64 or not 0 <= seed < 2**32:
+        raise HtposeError(
+            f"--cameras {value!r}: expected random:N:SEED with N in 1..64 and SEED in 0..2^32-1"
+        )
+    return default_file, (count, seed)
 
 
 def _print_comparison(doc: dict, baseline: str, pruned: str) -> None:
@@ -293,6 +325,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         focal=args.focal,
         progress=not args.no_progress,
+        overlap=args.overlap,
     )
     written = [result.save(out)]
     if args.json:
@@ -446,7 +479,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="model config of a --trust-pickle checkpoint")
     p.add_argument("--data", help="clip collection, Human3.6M data_3d_*.npz or 3DHP file")
     p.add_argument("--keypoints", help="2D detections (Human3.6M data_2d_*.npz or converted)")
-    p.add_argument("--cameras", help="Human3.6M camera JSON (default: the training config's)")
+    p.add_argument(
+        "--cameras",
+        help="Human3.6M camera JSON (default: the training config's), or random:N:SEED for the "
+        "novel-camera protocol (N random cameras per clip, reported per kind of camera)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=_unit_fraction,
+        help="share by which windows overlap, blended (default: the config's eval.overlap)",
+    )
     p.add_argument(
         "--split", default="test", help="split of the collection, or 'all' (default test)"
     )
@@ -500,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keypoints scored below this are filled in from neighbouring frames",
     )
     p.add_argument("--focal", type=float, help="focal length in pixels (default 1.15 x size)")
+    p.add_argument(
+        "--overlap",
+        type=_unit_fraction,
+        help="share by which windows overlap, blended (default: the model's eval.overlap)",
+    )
     p.add_argument("--no-flip", action="store_true", help="no test-time flip (2x faster)")
     p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
     p.add_argument("--device", default="cpu")

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from htpose.aggregation import AGGREGATIONS
-from htpose.data.camera import DISTORTION_MODELS
+from htpose.data.camera import DISTORTION_MODELS, NORMALIZATIONS
+from htpose.data.virtual_cameras import CameraRanges
 from htpose.errors import ConfigError
 from htpose.model.denoiser import ModelConfig
 
@@ -34,20 +35,139 @@ class NoiseConfig:
 
 
 @dataclass
+class CameraAugConfig:
+    """Random virtual cameras for training (``data.cameras``).
+
+    With ``enabled``, a share ``prob`` of the training windows is seen through a camera drawn
+    here, the rest through the Human3.6M training cameras. The distributions (see
+    :func:`htpose.data.virtual_cameras.draw_camera`): horizontal distance log-uniform in
+    ``distance`` m, any direction around the person; camera height uniform in ``height`` m
+    above the floor; aimed at the chest, then turned by up to ``offcentre`` of the half field
+    of view so the person is often off-centre; pitch of the optical axis in ``pitch`` degrees
+    (redrawn outside it); roll uniform within +-``roll`` degrees; focal length log-uniform in
+    ``focal_ratio`` x the image width; image size uniform over ``image_sizes`` (width, height:
+    landscape, portrait, square); with probability ``distortion_prob`` radial distortion k1
+    uniform in ``k1`` (k2 = -k1/4). Joints outside the image are missing, and filled in as
+    ``htpose lift`` fills missing joints; a draw keeping under ``min_visible`` of the
+    window's joints in view, or losing a joint in every frame, is redrawn.
+    """
+
+    enabled: bool = False
+    prob: float = 0.75
+    height: list[float] = field(default_factory=lambda: [0.2, 4.0])
+    distance: list[float] = field(default_factory=lambda: [2.0, 20.0])
+    pitch: list[float] = field(default_factory=lambda: [-45.0, 30.0])
+    roll: float = 10.0
+    focal_ratio: list[float] = field(default_factory=lambda: [0.5, 4.0])
+    image_sizes: list[list[int]] = field(
+        default_factory=lambda: [[1920, 1080], [1080, 1920], [1280, 720], [640, 480], [1000, 1000]]
+    )
+    offcentre: float = 0.5
+    distortion_prob: float = 0.3
+    k1: list[float] = field(default_factory=lambda: [-0.3, 0.1])
+    min_visible: float = 0.7
+
+    def ranges(self) -> CameraRanges:
+        return CameraRanges(
+            height=tuple(self.height),
+            distance=tuple(self.distance),
+            pitch=tuple(self.pitch),
+            roll=self.roll,
+            focal_ratio=tuple(self.focal_ratio),
+            image_sizes=tuple((int(w), int(h)) for w, h in self.image_sizes),
+            offcentre=self.offcentre,
+            distortion_prob=self.distortion_prob,
+            k1=tuple(self.k1),
+        )
+
+    def validate(self) -> None:
+        where = "data.cameras"
+        ranges = {
+            "height": (0.0, 100.0), "distance": (0.5, 1000.0), "pitch": (-89.0, 89.0),
+            "focal_ratio": (0.05, 50.0), "k1": (-1.0, 1.0),
+        }  # fmt: skip
+        for name, (lo, hi) in ranges.items():
+            value = getattr(self, name)
+            if len(value) != 2 or not all(math.isfinite(v) for v in value):
+                raise ConfigError(f"{where}.{name} must be two finite numbers [low, high]")
+            if not lo <= value[0] <= value[1] <= hi:
+                raise ConfigError(
+                    f"{where}.{name} must be an increasing range within [{lo}, {hi}], got {value}"
+                )
+        for name, hi in (("roll", 45.0), ("offcentre", 1.0)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= hi):
+                raise ConfigError(f"{where}.{name} must be in [0, {hi}], got {value}")
+        for name in ("prob", "distortion_prob", "min_visible"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{where}.{name} must be in [0, 1]")
+        if not self.image_sizes:
+            raise ConfigError(f"{where}.image_sizes must list at least one [width, height]")
+        for size in self.image_sizes:
+            if len(size) != 2 or not all(16 <= v <= 100_000 for v in size):
+                raise ConfigError(
+                    f"{where}.image_sizes: {size} is not a [width, height] of 16 to 100000 px"
+                )
+
+
+@dataclass
+class PoseAugConfig:
+    """Pose augmentation of training windows (``data.pose``, see :mod:`htpose.data.augment`).
+
+    ``tilt_prob``: share of windows rotated about a horizontal axis by up to ``tilt_max``
+    degrees (uniform; 90 is lying down, 180 upside down); ``scale_prob``: share whose bones
+    are scaled by a body factor uniform in ``body_scale`` times ``1 +- bone_jitter`` per bone
+    (left and right alike). Mirroring is ``data.flip_prob``.
+    """
+
+    tilt_prob: float = 0.0
+    tilt_max: float = 180.0
+    scale_prob: float = 0.0
+    body_scale: list[float] = field(default_factory=lambda: [0.6, 1.15])
+    bone_jitter: float = 0.08
+
+    def validate(self) -> None:
+        for name in ("tilt_prob", "scale_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"data.pose.{name} must be in [0, 1]")
+        if not 0.0 <= self.tilt_max <= 180.0:
+            raise ConfigError("data.pose.tilt_max must be in [0, 180] degrees")
+        lo_hi = self.body_scale
+        if len(lo_hi) != 2 or not 0.2 <= lo_hi[0] <= lo_hi[1] <= 3.0:
+            raise ConfigError("data.pose.body_scale must be [low, high] within [0.2, 3]")
+        if not 0.0 <= self.bone_jitter < 0.5:
+            raise ConfigError("data.pose.bone_jitter must be in [0, 0.5)")
+
+
+@dataclass
 class DataConfig:
-    """Where the training data comes from and how 2D inputs are made from it."""
+    """Where the training data comes from and how 2D inputs are made from it.
+
+    ``normalization`` is how pixels become the model's input (see
+    :func:`htpose.data.camera.normalize_keypoints`): ``"screen"`` (the field's standard,
+    divided by the image width) or ``"person"`` (per window, centred on the person and scaled
+    by its size, so every image size, aspect ratio, focal length and distance looks alike).
+    Training reads ``train_split``, validation ``val_split``; ``test_split`` is what
+    ``htpose evaluate`` reads by default.
+    """
 
     clips: str = "../shared/data/cmu/cmu_h36m17.npz"
-    cameras: str = "../shared/data/h36m_cameras.json"
+    camera_file: str = "../shared/data/h36m_cameras.json"
     train_split: str = "train"
+    val_split: str = "val"
     test_split: str = "test"
     train_subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
     test_subjects: list[str] = field(default_factory=lambda: ["S9", "S11"])
     distortion: str = "brown_conrady"
+    normalization: str = "screen"
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     # Share of training windows whose 2D gets detector noise (robustness to real detections).
     noise_prob: float = 0.5
     flip_prob: float = 0.5
+    # Share of training windows where one limb end goes missing for a while (then filled).
+    occlusion_prob: float = 0.0
+    cameras: CameraAugConfig = field(default_factory=CameraAugConfig)
+    pose: PoseAugConfig = field(default_factory=PoseAugConfig)
 
 
 @dataclass
@@ -87,9 +207,16 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Evaluation defaults (the CLI can override each)."""
+    """Evaluation and lifting defaults (the CLI can override each).
+
+    ``overlap``: share by which consecutive windows overlap at inference; overlapping
+    predictions are blended, weighted towards each window's centre, so no frame is predicted
+    only from one side's context (except at a clip's ends). 0 predicts every frame once, at
+    half the cost of 0.5.
+    """
 
     batch_windows: int = 16
+    overlap: float = 0.0
     aggregations: list[str] = field(default_factory=lambda: ["mean", "jpma", "pbest", "jbest"])
 
 
@@ -117,9 +244,13 @@ class Config:
             raise ConfigError("diffusion.clip_denoised must be positive")
         if self.data.distortion not in DISTORTION_MODELS:
             raise ConfigError(f"data.distortion must be one of {DISTORTION_MODELS}")
-        for name in ("noise_prob", "flip_prob"):
+        for name in ("noise_prob", "flip_prob", "occlusion_prob"):
             if not 0.0 <= getattr(self.data, name) <= 1.0:
                 raise ConfigError(f"data.{name} must be in [0, 1]")
+        if self.data.normalization not in NORMALIZATIONS:
+            raise ConfigError(f"data.normalization must be one of {NORMALIZATIONS}")
+        self.data.cameras.validate()
+        self.data.pose.validate()
         if t.steps < 1 or t.batch_size < 1 or not (t.lr > 0 and math.isfinite(t.lr)):
             raise ConfigError("train.steps, train.batch_size and train.lr must be positive")
         if t.lr_schedule not in ("cosine", "exponential"):
@@ -127,6 +258,10 @@ class Config:
         for name in ("log_every", "checkpoint_every", "val_every", "decay_every"):
             if getattr(t, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1")
+        if not 0.0 <= self.eval.overlap <= 0.9:
+            raise ConfigError("eval.overlap must be in [0, 0.9]")
+        if self.eval.batch_windows < 1:
+            raise ConfigError("eval.batch_windows must be at least 1")
         bad = [a for a in self.eval.aggregations if a not in AGGREGATIONS]
         if bad:
             raise ConfigError(f"eval.aggregations: unknown {bad[0]!r}; choose from {AGGREGATIONS}")
@@ -187,9 +322,17 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
-    """Build and validate a :class:`Config` from nested plain values."""
+    """Build and validate a :class:`Config` from nested plain values.
+
+    Configs written before ``data.cameras`` became the camera-augmentation section named the
+    Human3.6M camera file there; such a string is read as ``data.camera_file``.
+    """
     if not isinstance(values, dict):
         raise ConfigError("a config must be a mapping at the top level")
+    data = values.get("data")
+    if isinstance(data, dict) and isinstance(data.get("cameras"), str):
+        values = {**values, "data": {**data, "camera_file": data["cameras"]}}
+        del values["data"]["cameras"]
     return _build(Config, values, "").validate()
 
 

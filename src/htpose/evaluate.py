@@ -2,7 +2,8 @@
 
 The largest requested hypothesis count is sampled once; smaller counts use its first
 hypotheses (they are independent draws), so ``H = 1, 5, 20`` cost one ``H = 20`` run.
-Each sequence is covered by consecutive windows and every frame is predicted exactly once.
+Each sequence is covered by windows (consecutive, or overlapping and blended: ``overlap``),
+and every frame counts once in the metrics.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from tqdm import tqdm
 
 from htpose.aggregation import ORACLE_AGGREGATIONS, aggregate
 from htpose.config import Config
-from htpose.data.sequences import DetectorNoise, Sequence, noise_seed
-from htpose.data.temporal import split_windows
+from htpose.data.camera import normalize_keypoints
+from htpose.data.sequences import DetectorNoise, Sequence, noise_seed, person_scale
+from htpose.data.temporal import blend_windows, split_windows
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.errors import HtposeError
@@ -43,7 +45,9 @@ def add_noise(sequences: Seq[Sequence], noise: DetectorNoise, seed: int = 0) -> 
     """Copies of ``sequences`` with detector noise fixed by each sequence's name."""
     out = []
     for s in sequences:
-        noisy = noise.apply(s.keypoints_2d, noise_seed(s.name, seed), scale=s.camera.width / 1000.0)
+        noisy = noise.apply(
+            s.keypoints_2d, noise_seed(s.name, seed), scale=person_scale(s.keypoints_2d)
+        )
         out.append(Sequence(s.name, s.action, noisy, s.camera, s.joints_3d, s.root, s.valid))
     return out
 
@@ -61,8 +65,14 @@ def evaluate(
     batch_windows: int = 16,
     pck: bool = False,
     progress: bool = True,
+    overlap: float | None = None,
 ) -> EvalResult:
-    """Per-action error tables for every (aggregation, H) pair; see the module docstring."""
+    """Per-action error tables for every (aggregation, H) pair; see the module docstring.
+
+    ``overlap`` (default ``eval.overlap`` of the config): windows overlap by this share and
+    are blended (:func:`~htpose.data.temporal.blend_windows`); 0 predicts every frame once.
+    """
+    overlap = cfg.eval.overlap if overlap is None else overlap
     if any(s.joints_3d is None for s in sequences):
         raise HtposeError("evaluation needs 3D ground truth for every sequence")
     if "jpma" in aggregations and any(not s.camera.calibrated for s in sequences):
@@ -78,10 +88,17 @@ def evaluate(
     # Every window of every sequence, batched across sequences.
     items = []  # (sequence index, window index)
     windows = []  # per sequence: normalised 2D, target 3D, pixels, root, each (N, F, ...)
+    starts = []
     for si, seq in enumerate(sequences):
-        parts = [seq.normalized_2d(), seq.joints_3d, seq.keypoints_2d, seq.root]
-        windows.append([split_windows(np.asarray(p, np.float32), frames)[0] for p in parts])
-        items.extend((si, wi) for wi in range(len(windows[-1][0])))
+        parts = [seq.joints_3d, seq.keypoints_2d, seq.root]
+        cut = [split_windows(np.asarray(p, np.float32), frames, overlap) for p in parts]
+        starts.append(cut[0][1])
+        cam = seq.camera
+        x2d = normalize_keypoints(
+            torch.from_numpy(cut[1][0]), cam.width, cam.height, cfg.data.normalization
+        ).numpy()
+        windows.append([x2d] + [c[0] for c in cut])
+        items.extend((si, wi) for wi in range(len(starts[-1])))
     preds = {
         key: [np.zeros((len(w[0]), frames, 17, 3), np.float32) for w in windows]
         for key in result.tables
@@ -119,7 +136,8 @@ def evaluate(
 
     for key, table in result.tables.items():
         for si, seq in enumerate(sequences):
-            pred = torch.from_numpy(preds[key][si].reshape(-1, 17, 3)[: len(seq)]).double()
+            pred = blend_windows(preds[key][si], starts[si], len(seq))
+            pred = torch.from_numpy(pred - pred[:, :1]).double()
             gt = torch.from_numpy(seq.joints_3d).double()
             valid = np.ones(len(seq), bool) if seq.valid is None else seq.valid
             values = {

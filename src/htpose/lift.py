@@ -31,9 +31,9 @@ from tqdm import tqdm
 from htpose.aggregation import aggregate_jpma, aggregate_mean, estimate_root
 from htpose.checkpoint import load_model
 from htpose.config import Config
-from htpose.data.camera import normalize_screen
+from htpose.data.camera import normalize_keypoints
 from htpose.data.keypoints import Keypoints2D, fill_missing
-from htpose.data.temporal import MODEL_FPS, split_windows
+from htpose.data.temporal import MODEL_FPS, blend_windows, split_windows
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.errors import DataError, HtposeError
@@ -235,13 +235,15 @@ class Lifter:
         threshold: float = 0.3,
         focal: float | None = None,
         progress: bool = False,
+        overlap: float | None = None,
     ) -> LiftResult:
         """Lift one person's track.
 
         ``keypoints``: a :class:`Keypoints2D` or an array ``(T, 17, 2|3)`` of pixels in
         Human3.6M-17 order (third channel: score); ``image_size`` ``(width, height)`` in
         pixels (needed unless the keypoints carry it); ``fps`` of the input (default: the
-        file's, else 30); ``batch``: windows per model call (bounds the memory).
+        file's, else 30); ``batch``: windows per model call (bounds the memory); ``overlap``:
+        share by which windows overlap (default: the model config's ``eval.overlap``).
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
@@ -272,8 +274,9 @@ class Lifter:
             [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
         )
         hyps50, agg50, root50 = self._lift_50hz(
-            px50, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed, progress
-        )
+            px50, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed, progress,
+            self.config.eval.overlap if overlap is None else overlap,
+        )  # fmt: skip
         n = len(pixels)
         back = (
             (lambda a: resample_to(a, MODEL_FPS, src_fps, n))
@@ -308,12 +311,14 @@ class Lifter:
     def _lift_50hz(
         self, px: np.ndarray, width: int, height: int, intr: torch.Tensor, hypotheses: int,
         steps: int, aggregate: str, flip: bool, batch: int, seed: int, progress: bool,
+        overlap: float,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         cfg = self.config
         frames = cfg.model.frames
-        norm = normalize_screen(torch.from_numpy(px.astype(np.float32)), width, height).numpy()
-        windows, length = split_windows(norm, frames)
-        pix_windows, _ = split_windows(px.astype(np.float32), frames)
+        pix_windows, starts = split_windows(px.astype(np.float32), frames, overlap)
+        windows = normalize_keypoints(
+            torch.from_numpy(pix_windows), width, height, cfg.data.normalization
+        ).numpy()
         sampler = DDIMSampler.from_config(cfg.diffusion, steps)
         n = len(windows)
         hyps = np.zeros((n, frames, hypotheses, NUM_JOINTS, 3), np.float32)
@@ -336,11 +341,8 @@ class Lifter:
             root[i : i + batch] = r.numpy()
             bar.update(len(x))
         bar.close()
-
-        def whole(a: np.ndarray) -> np.ndarray:
-            return a.reshape(-1, *a.shape[2:])[:length]
-
-        return whole(hyps), whole(agg), whole(root)
+        length = len(px)
+        return tuple(blend_windows(a, starts, length) for a in (hyps, agg, root))
 
     def _window_generator(self, seed: int, window: np.ndarray) -> torch.Generator:
         """A generator seeded by ``seed`` and the window's own 2D: a window gets the same

@@ -30,10 +30,12 @@ from tqdm import tqdm
 from htpose.checkpoint import load_weights, model_state, read_checkpoint, save_checkpoint
 from htpose.config import Config, dump_config
 from htpose.data.camera import load_h36m_cameras
+from htpose.data.capture import novel_capture
 from htpose.data.clips import read_clips
-from htpose.data.sequences import DetectorNoise, Sequence
-from htpose.data.sources import collection_sequences
-from htpose.data.windows import WindowSampler
+from htpose.data.sequences import DetectorNoise
+from htpose.data.sources import collection_sequences, select_views
+from htpose.data.temporal import MODEL_FPS, resample
+from htpose.data.windows import Augmentation, CaptureSampler, WindowSampler
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.diffusion.schedule import NoiseSchedule
@@ -43,23 +45,49 @@ from htpose.metrics import mpjpe, mpjve
 from htpose.model.denoiser import Denoiser
 
 
-def load_training_data(cfg: Config) -> tuple[list[Sequence], list[Sequence]]:
-    """Train sequences (train split x train cameras) and validation ones (test x test)."""
-    collection = read_clips(cfg.data.clips)
-    cameras = load_h36m_cameras(cfg.data.cameras)
-    train = collection_sequences(
-        collection.select(cfg.data.train_split),
-        cameras,
-        cfg.data.train_subjects,
-        distortion=cfg.data.distortion,
+def training_sampler(cfg: Config) -> CaptureSampler:
+    """Windows of the ``train`` split made on the fly (see :class:`CaptureSampler`)."""
+    collection = read_clips(cfg.data.clips).select(cfg.data.train_split)
+    cameras = load_h36m_cameras(cfg.data.camera_file)
+    fixed = select_views(cameras, cfg.data.train_subjects, None)
+    clips = [resample(c, collection.fps, MODEL_FPS) for c in collection.clips.values()]
+    d = cfg.data
+    aug = Augmentation(
+        camera_prob=d.cameras.prob if d.cameras.enabled else 0.0,
+        ranges=d.cameras.ranges(),
+        min_visible=d.cameras.min_visible,
+        tilt_prob=d.pose.tilt_prob,
+        tilt_max=d.pose.tilt_max,
+        scale_prob=d.pose.scale_prob,
+        body_scale=tuple(d.pose.body_scale),
+        bone_jitter=d.pose.bone_jitter,
+        occlusion_prob=d.occlusion_prob,
+        noise_prob=d.noise_prob,
+        flip_prob=d.flip_prob,
     )
-    val = collection_sequences(
-        collection.select(cfg.data.test_split),
-        cameras,
-        cfg.data.test_subjects,
-        distortion=cfg.data.distortion,
-    )
-    return train, val
+    noise = DetectorNoise(**asdict(d.noise))
+    return CaptureSampler(clips, cfg.model.frames, fixed, aug, noise, d.distortion, d.normalization)
+
+
+def validation_sets(cfg: Config) -> dict[str, dict[str, torch.Tensor]]:
+    """Fixed windows of the ``val`` split: through the Human3.6M test cameras (``h36m``) and,
+    when camera augmentation is on, through the novel-camera test kinds (``novel``)."""
+    collection = read_clips(cfg.data.clips).select(cfg.data.val_split)
+    cameras = load_h36m_cameras(cfg.data.camera_file)
+    sets = {
+        "h36m": collection_sequences(
+            collection, cameras, cfg.data.test_subjects, distortion=cfg.data.distortion
+        )
+    }
+    if cfg.data.cameras.enabled:
+        sets["novel"] = novel_capture(collection, 4, seed=0, distortion=cfg.data.distortion)
+    out = {}
+    for i, (name, seqs) in enumerate(sets.items()):
+        sampler = WindowSampler(seqs, cfg.model.frames, normalization=cfg.data.normalization)
+        out[name] = sampler.batch(
+            np.random.default_rng([cfg.train.seed, 10**9 + i]), cfg.train.val_windows
+        )
+    return out
 
 
 def draw_noise(
@@ -201,6 +229,32 @@ def validate(
     return float(torch.cat(errs).mean() * 1000)
 
 
+def validate_all(
+    model: Denoiser,
+    sampler: DDIMSampler,
+    sets: dict[str, dict[str, torch.Tensor]],
+    batch: int,
+) -> dict[str, float]:
+    """:func:`validate` on every validation set; ``val_mpjpe_mm`` is their mean, the number
+    checkpoints are kept by (``best.safetensors``)."""
+    scores = {
+        f"val_{name}_mpjpe_mm": validate(model, sampler, w, batch) for name, w in sets.items()
+    }
+    return {"val_mpjpe_mm": float(np.mean(list(scores.values()))), **scores}
+
+
+def _best_logged(path: Path) -> float:
+    """The best ``val_mpjpe_mm`` in a (trimmed) metrics log, for a resumed run."""
+    best = math.inf
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                best = min(best, float(json.loads(line).get("val_mpjpe_mm", math.inf)))
+            except (json.JSONDecodeError, TypeError, ValueError):
+                continue
+    return best
+
+
 def _append_log(path: Path, record: dict) -> None:
     """Append one JSON line; a crash mid-line is cleaned up by :func:`_trim_log` on resume."""
     try:
@@ -257,15 +311,11 @@ def train(
             stale.unlink(missing_ok=True)
         atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
 
-    train_seqs, val_seqs = load_training_data(cfg)
-    noise = DetectorNoise(**asdict(cfg.data.noise))
-    sampler_train = WindowSampler(
-        train_seqs, cfg.model.frames, noise, cfg.data.noise_prob, cfg.data.flip_prob
-    )
-    val_windows = WindowSampler(val_seqs, cfg.model.frames).batch(
-        np.random.default_rng([cfg.train.seed, 10**9]), cfg.train.val_windows
-    )
-    val_windows = {k: v.to(device) for k, v in val_windows.items()}
+    sampler_train = training_sampler(cfg)
+    val_sets = {
+        name: {k: v.to(device) for k, v in windows.items()}
+        for name, windows in validation_sets(cfg).items()
+    }
 
     torch.manual_seed(cfg.train.seed)
     model = Denoiser(cfg.model).to(device)
@@ -275,7 +325,7 @@ def train(
         model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
     )
 
-    start, elapsed = 0, 0.0
+    start, elapsed, best_mm = 0, 0.0, math.inf
     last, previous = out / "last.safetensors", out / "previous.safetensors"
     found = _resume_point(last, previous) if resume else None
     if found is not None:
@@ -291,6 +341,7 @@ def train(
         start, elapsed = int(meta["step"]), float(meta.get("train_seconds", 0.0))
         if dist_info.main:
             _trim_log(log_path, start)
+            best_mm = _best_logged(log_path)
     elif not resume and log_path.exists() and dist_info.main:
         log_path.unlink()
 
@@ -362,9 +413,13 @@ def train(
                     "train_seconds": round(elapsed, 2),
                 }
                 if done % cfg.train.val_every == 0 or done == cfg.train.steps:
-                    record["val_mpjpe_mm"] = validate(
-                        model, val_sampler, val_windows, cfg.eval.batch_windows
+                    record.update(
+                        validate_all(model, val_sampler, val_sets, cfg.eval.batch_windows)
                     )
+                    if record["val_mpjpe_mm"] < best_mm:
+                        best_mm = record["val_mpjpe_mm"]
+                        meta = {"step": done, "train_seconds": elapsed, "val_mpjpe_mm": best_mm}
+                        save_checkpoint(out / "best.safetensors", model, cfg, meta=meta)
                 _append_log(log_path, record)
                 bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
         if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.steps, end):

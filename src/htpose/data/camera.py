@@ -22,6 +22,10 @@ import torch
 from htpose.errors import DataError
 
 DISTORTION_MODELS = ("brown_conrady", "h36m")
+NORMALIZATIONS = ("screen", "person")
+# Person normalisation: the RMS joint distance from the body centre maps to this length,
+# about the size a Human3.6M subject has in screen normalisation.
+PERSON_SCALE = 0.25
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,28 @@ def pixels_to_rays(
 def normalize_screen(pixels: torch.Tensor, width: float, height: float) -> torch.Tensor:
     """Pixels to the field's normalised screen coordinates: x in [-1, 1], aspect kept."""
     return pixels / width * 2 - torch.tensor([1.0, height / width], dtype=pixels.dtype)
+
+
+def normalize_keypoints(
+    pixels: torch.Tensor, width: float, height: float, mode: str = "screen"
+) -> torch.Tensor:
+    """Windows of pixels ``(..., F, J, 2)`` to the model's input, per ``mode``.
+
+    ``"screen"``: :func:`normalize_screen`. ``"person"``: each window is centred on its mean
+    joint position and divided by its mean (over frames) RMS joint distance from the frame's
+    centroid, times :data:`PERSON_SCALE`. The result does not depend on the image size, the
+    aspect ratio, where the person is in the image or how large: only on the pose, its
+    perspective and its motion within the window. Mirroring (negating x after swapping left
+    and right) commutes with both modes.
+    """
+    if mode == "screen":
+        return normalize_screen(pixels, width, height)
+    if mode != "person":
+        raise ValueError(f"unknown normalization {mode!r}; choose from {NORMALIZATIONS}")
+    centre = pixels.mean(dim=(-3, -2), keepdim=True)
+    spread = (pixels - pixels.mean(dim=-2, keepdim=True)).pow(2).sum(-1).mean(-1).sqrt()
+    size = spread.mean(dim=-1)[..., None, None, None].clamp_min(1e-6)
+    return (pixels - centre) / size * PERSON_SCALE
 
 
 def denormalize_screen(xy: torch.Tensor, width: float, height: float) -> torch.Tensor:

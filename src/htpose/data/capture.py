@@ -78,3 +78,75 @@ def virtual_capture(
         action = collection.action_of(name)
         out.extend(capture_clip(name, action, moved, cam, distortion) for cam in cameras)
     return out
+
+
+def novel_capture(
+    collection: ClipCollection,
+    cameras_per_clip: int,
+    seed: int,
+    fps: float = MODEL_FPS,
+    distortion: str = "brown_conrady",
+    segment_frames: int = 250,
+    min_visible: float = 0.9,
+) -> list[Sequence]:
+    """The novel-camera test protocol: every clip through ``cameras_per_clip`` random cameras.
+
+    Camera ``i`` of a clip is of kind ``TEST_KINDS[i % 4]`` (phone, low webcam, high corner,
+    telephoto), drawn from :func:`~htpose.data.virtual_cameras.test_camera_rng` (a seed
+    stream training never uses). Users film a person where they point the camera, so a clip
+    is cut into segments of at most ``segment_frames`` model frames (5 s), each with its own
+    camera aimed at it; a draw keeping under ``min_visible`` of the joints in the image is
+    redrawn (the best of 20 is kept). Joints outside the image are filled in as ``htpose
+    lift`` fills them. A sequence's ``action`` is the camera kind, so tables are per kind.
+    """
+    from htpose.data.virtual_cameras import (
+        TEST_KINDS,
+        draw_camera,
+        project_np,
+        test_camera_rng,
+        visible,
+        world_to_camera_np,
+    )
+    from htpose.data.windows import fill_window
+
+    kinds = list(TEST_KINDS)
+    out = []
+    for name, clip in collection.clips.items():
+        moved = resample(clip, collection.fps, fps).astype(np.float64)
+        rng = test_camera_rng(seed, name)
+        for i in range(cameras_per_clip):
+            kind = kinds[i % len(kinds)]
+            for s0 in range(0, len(moved), segment_frames):
+                part = moved[s0 : s0 + segment_frames]
+                if len(part) < 2:
+                    continue
+                best = None
+                for _ in range(20):
+                    cam = draw_camera(rng, part, TEST_KINDS[kind], f"{kind}#{i}")
+                    points = world_to_camera_np(part, cam)
+                    if (points[..., 2] <= 0.1).any():
+                        continue
+                    pixels = project_np(points, cam, distortion)
+                    seen = visible(pixels, points, cam)
+                    if not seen.any(axis=0).all():
+                        continue
+                    if best is None or seen.mean() > best[3].mean():
+                        best = (points, pixels, cam, seen)
+                    if seen.mean() >= min_visible:
+                        break
+                if best is None:
+                    continue
+                points, pixels, cam, seen = best
+                if not seen.all():
+                    pixels = fill_window(pixels, seen)
+                out.append(
+                    Sequence(
+                        name=f"{name}[{s0}]@{cam.name}",
+                        action=kind,
+                        keypoints_2d=pixels.astype(np.float32),
+                        camera=cam,
+                        joints_3d=(points - points[:, :1]).astype(np.float32),
+                        root=points[:, 0].astype(np.float32),
+                    )
+                )
+    return out

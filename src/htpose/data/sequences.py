@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from htpose.data.camera import Camera, normalize_screen
+from htpose.data.camera import Camera
 from htpose.skeleton import FLIP_PERM
 
 
@@ -36,11 +36,6 @@ class Sequence:
     def __len__(self) -> int:
         return len(self.keypoints_2d)
 
-    def normalized_2d(self) -> np.ndarray:
-        """``(T, J, 2)`` keypoints in normalised screen coordinates."""
-        t = torch.from_numpy(np.ascontiguousarray(self.keypoints_2d, dtype=np.float32))
-        return normalize_screen(t, self.camera.width, self.camera.height).numpy()
-
 
 def flip_2d(xy: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Mirror normalised 2D ``(..., J, 2)`` about the vertical axis and swap left/right."""
@@ -55,9 +50,23 @@ def flip_3d(xyz: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     return flip_2d(xyz)
 
 
+# RMS distance of the joints from their centroid, in pixels, of a Human3.6M subject seen by
+# a Human3.6M camera (1000 px images): the person size detector-noise pixels refer to.
+REFERENCE_SPREAD_PX = 95.0
+
+
+def person_scale(pixels: np.ndarray) -> float:
+    """The size of the person in ``(T, J, 2)`` pixels relative to :data:`REFERENCE_SPREAD_PX`
+    (median over frames of the RMS joint distance from the frame's centroid)."""
+    centred = pixels - pixels.mean(axis=-2, keepdims=True)
+    spread = np.sqrt((centred**2).sum(-1).mean(-1))
+    return float(np.median(spread)) / REFERENCE_SPREAD_PX
+
+
 @dataclass(frozen=True)
 class DetectorNoise:
-    """A model of 2D detector error, in pixels (for 1000-pixel-wide images).
+    """A model of 2D detector error, in pixels for a person of the Human3.6M subjects' size in
+    Human3.6M's images (scaled by :func:`person_scale` for other sizes).
 
     Per joint: white jitter (``jitter_px``), a slowly drifting offset (``drift_px``, a
     random walk smoothed over ``drift_frames``), and rare gross outliers (``outlier_prob``
@@ -74,7 +83,8 @@ class DetectorNoise:
     def apply(
         self, keypoints: np.ndarray, rng: np.random.Generator, scale: float = 1.0
     ) -> np.ndarray:
-        """Perturb ``(T, J, 2)`` pixels; ``scale`` multiplies every size (image width / 1000)."""
+        """Perturb ``(T, J, 2)`` pixels; ``scale`` multiplies every size (see
+        :func:`person_scale`)."""
         t, j, _ = keypoints.shape
         out = keypoints + rng.normal(0.0, self.jitter_px * scale, keypoints.shape)
         if self.drift_px > 0:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from htpose.data.camera import Camera, load_h36m_cameras
-from htpose.data.capture import capture_clip, virtual_capture
+from htpose.data.capture import capture_clip, novel_capture, virtual_capture
 from htpose.data.clips import ClipCollection, read_clips
 from htpose.data.h36m import read_h36m_3d, read_keypoints_2d
 from htpose.data.mpi3dhp import read_3dhp
@@ -114,10 +114,17 @@ def load_sequences(
     keypoints_path: str | Path | None = None,
     allow_pickle: bool = False,
     distortion: str = "brown_conrady",
+    random_cameras: tuple[int, int] | None = None,
 ) -> list[Sequence]:
-    """Evaluation sequences from any supported file (see the module docstring)."""
+    """Evaluation sequences from any supported file (see the module docstring).
+
+    ``random_cameras`` ``(N, seed)``: the novel-camera protocol
+    (:func:`~htpose.data.capture.novel_capture`) instead of the Human3.6M cameras.
+    """
     fmt = detect_format(path)
     if fmt == "3dhp":
+        if random_cameras is not None:
+            raise DataError("MPI-INF-3DHP comes with its own 2D; random cameras do not apply")
         return read_3dhp(path, allow_pickle=allow_pickle, fps=fps)
     if fmt == "h36m":
         collection = read_h36m_3d(path, allow_pickle=allow_pickle)
@@ -125,6 +132,11 @@ def load_sequences(
         collection = read_clips(path, fps=fps)
     if split is not None and split != "all":
         collection = collection.select(split)
+    if random_cameras is not None:
+        if keypoints_path:
+            raise DataError("2D detections belong to their own cameras; drop the random cameras")
+        count, seed = random_cameras
+        return novel_capture(collection, count, seed, distortion=distortion)
     keypoints = read_keypoints_2d(keypoints_path, allow_pickle) if keypoints_path else None
     cameras = load_h36m_cameras(cameras_path)
     return collection_sequences(collection, cameras, subjects, views, keypoints, distortion)

@@ -35,26 +35,54 @@ def window_indices(length: int, start: int, size: int) -> np.ndarray:
     return np.clip(np.arange(start, start + size), 0, length - 1)
 
 
-def cover_starts(length: int, size: int) -> list[int]:
-    """Starts of consecutive non-overlapping windows covering every frame exactly once.
+def cover_starts(length: int, size: int, overlap: float = 0.0) -> list[int]:
+    """Starts of the windows that cover a clip of ``length`` frames.
 
-    The last window may run past the clip end; its padded frames are dropped after
-    prediction, so each real frame is predicted once (unlike D3DP, which re-aligns the last
-    window to the sequence end and counts its frames twice).
+    ``overlap`` 0: consecutive windows, each frame in exactly one; the last window may run
+    past the clip end (edge-padded; its padded frames are dropped after prediction).
+    ``overlap`` in (0, 1): windows every ``floor(size * (1 - overlap))`` frames, kept inside
+    the clip where it is long enough (the last one aligned to the clip end, as in training
+    no window is padded then), blended by :func:`blend_windows`.
     """
-    return list(range(0, length, size))
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    if overlap == 0.0 or length <= size:
+        return list(range(0, length, size))
+    stride = max(1, int(size * (1 - overlap)))
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return starts
 
 
-def split_windows(seq: np.ndarray, size: int) -> tuple[np.ndarray, int]:
-    """Cut ``(T, ...)`` into ``(N, size, ...)`` covering windows; returns them and ``T``."""
-    starts = cover_starts(len(seq), size)
-    return np.stack([seq[window_indices(len(seq), s, size)] for s in starts]), len(seq)
+def split_windows(seq: np.ndarray, size: int, overlap: float = 0.0) -> tuple[np.ndarray, list[int]]:
+    """Cut ``(T, ...)`` into ``(N, size, ...)`` covering windows; returns them and their
+    starts (see :func:`cover_starts`)."""
+    starts = cover_starts(len(seq), size, overlap)
+    return np.stack([seq[window_indices(len(seq), s, size)] for s in starts]), starts
 
 
-def merge_windows(windows: np.ndarray, length: int) -> np.ndarray:
+def blend_weights(size: int) -> np.ndarray:
+    """``(size,)`` weights of a window's frames when windows overlap: highest at the centre,
+    where a frame has context on both sides, and small but positive at the ends."""
+    pos = (np.arange(size) + 0.5) / size
+    return np.clip(1.0 - np.abs(2 * pos - 1), 0.02, None)
+
+
+def blend_windows(windows: np.ndarray, starts: list[int], length: int) -> np.ndarray:
     """Inverse of :func:`split_windows`: ``(N, size, ...)`` back to ``(length, ...)``.
 
-    Works for any extra leading axes after N being folded into the window axis order
-    ``(N, size, ...)`` only.
+    Without overlap each frame comes from its one window; where windows overlap a frame is
+    the weighted mean (:func:`blend_weights`) of its predictions.
     """
-    return windows.reshape(-1, *windows.shape[2:])[:length]
+    size = windows.shape[1]
+    if len(starts) * size >= length and all(b - a == size for a, b in zip(starts, starts[1:])):
+        return windows.reshape(-1, *windows.shape[2:])[:length]
+    w = blend_weights(size).reshape(size, *([1] * (windows.ndim - 2)))
+    total = np.zeros((length, *windows.shape[2:]), np.float64)
+    weight = np.zeros((length,) + (1,) * (windows.ndim - 2), np.float64)
+    for win, s in zip(windows, starts):
+        n = min(size, length - s)
+        total[s : s + n] += win[:n] * w[:n]
+        weight[s : s + n] += w[:n]
+    return (total / weight).astype(windows.dtype)
