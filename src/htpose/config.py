@@ -19,8 +19,11 @@ import yaml
 from htpose.aggregation import AGGREGATIONS
 from htpose.data.camera import DISTORTION_MODELS, NORMALIZATIONS
 from htpose.data.virtual_cameras import CameraRanges
-from htpose.errors import ConfigError
+from htpose.errors import ConfigError, HtposeError
+from htpose.io import read_text
 from htpose.model.denoiser import ModelConfig
+
+MAX_HYPOTHESES = 1000
 
 
 @dataclass
@@ -236,12 +239,16 @@ class Config:
             raise ConfigError(
                 f"diffusion.schedule must be 'cosine' or 'linear', got {d.schedule!r}"
             )
-        if d.timesteps < 1 or not 1 <= d.sampling_steps <= d.timesteps:
+        if not 1 <= d.timesteps <= 100_000:
+            raise ConfigError(f"diffusion.timesteps must be in [1, 100000], got {d.timesteps}")
+        if not 1 <= d.sampling_steps <= d.timesteps:
             raise ConfigError("diffusion.sampling_steps must be in [1, diffusion.timesteps]")
-        if d.hypotheses < 1:
-            raise ConfigError("diffusion.hypotheses must be at least 1")
-        if d.clip_denoised <= 0:
-            raise ConfigError("diffusion.clip_denoised must be positive")
+        if not 1 <= d.hypotheses <= MAX_HYPOTHESES:
+            raise ConfigError(f"diffusion.hypotheses must be in [1, {MAX_HYPOTHESES}]")
+        if not 0 < d.clip_denoised <= 100:
+            raise ConfigError("diffusion.clip_denoised must be in (0, 100] metres")
+        if not 0 <= d.eta <= 1 or d.velocity_weight < 0:
+            raise ConfigError("diffusion.eta must be in [0, 1] and velocity_weight >= 0")
         if self.data.distortion not in DISTORTION_MODELS:
             raise ConfigError(f"data.distortion must be one of {DISTORTION_MODELS}")
         for name in ("noise_prob", "flip_prob", "occlusion_prob"):
@@ -251,17 +258,30 @@ class Config:
             raise ConfigError(f"data.normalization must be one of {NORMALIZATIONS}")
         self.data.cameras.validate()
         self.data.pose.validate()
-        if t.steps < 1 or t.batch_size < 1 or not (t.lr > 0 and math.isfinite(t.lr)):
-            raise ConfigError("train.steps, train.batch_size and train.lr must be positive")
+        if not 1 <= t.steps <= 10**9 or not 1 <= t.batch_size <= 1_000_000:
+            raise ConfigError("train.steps and train.batch_size must be positive (and plausible)")
+        if not 0 < t.lr <= 10:
+            raise ConfigError(f"train.lr must be in (0, 10], got {t.lr}")
+        if not 0 <= t.weight_decay <= 10 or t.grad_clip < 0 or not 0 < t.lr_decay <= 1:
+            raise ConfigError(
+                "train.weight_decay must be in [0, 10], grad_clip >= 0, lr_decay in (0, 1]"
+            )
         if t.lr_schedule not in ("cosine", "exponential"):
             raise ConfigError("train.lr_schedule must be 'cosine' or 'exponential'")
-        for name in ("log_every", "checkpoint_every", "val_every", "decay_every"):
+        for name in ("log_every", "checkpoint_every", "val_every", "decay_every", "val_windows"):
             if getattr(t, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1")
+        if t.warmup_steps < 0:
+            raise ConfigError("train.warmup_steps must be >= 0")
+        n = self.data.noise
+        if min(n.jitter_px, n.drift_px, n.outlier_px) < 0 or not 0 <= n.outlier_prob <= 1:
+            raise ConfigError("data.noise sizes must be >= 0 and outlier_prob in [0, 1]")
+        if not 1 <= n.drift_frames <= 10_000:
+            raise ConfigError("data.noise.drift_frames must be in [1, 10000]")
         if not 0.0 <= self.eval.overlap <= 0.9:
             raise ConfigError("eval.overlap must be in [0, 0.9]")
-        if self.eval.batch_windows < 1:
-            raise ConfigError("eval.batch_windows must be at least 1")
+        if not 1 <= self.eval.batch_windows <= 100_000:
+            raise ConfigError("eval.batch_windows must be in [1, 100000]")
         bad = [a for a in self.eval.aggregations if a not in AGGREGATIONS]
         if bad:
             raise ConfigError(f"eval.aggregations: unknown {bad[0]!r}; choose from {AGGREGATIONS}")
@@ -296,10 +316,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
+        if abs(value) > 2**53:
+            raise ConfigError(f"{where} is implausibly large: {value}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -340,12 +364,14 @@ def load_config(path: str | Path) -> Config:
     """Read a YAML config file."""
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"config file {path} is a folder") from exc
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        text = read_text(path, "config file")
+    except HtposeError as exc:
+        raise ConfigError(str(exc)) from exc
+    try:
+        values = yaml.safe_load(text)
+    except RecursionError as exc:
+        raise ConfigError(f"config file {path} nests too deeply") from exc
+    except (yaml.YAMLError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"config file {path} is not valid YAML: {first}") from exc
     if values is None:  # an empty file is more likely a mistake than "all defaults"
@@ -368,7 +394,10 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"override {item!r}: unknown key {key}")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML") from exc
     return config_from_dict(values)
 
 

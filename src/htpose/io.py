@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +19,6 @@ from typing import IO, Any
 import numpy as np
 
 from htpose.errors import DataError, HtposeError
-
-# Refuse arrays declared larger than this before reading them (guards against headers
-# that claim absurd sizes). 8 GiB is far beyond any pose data set.
-MAX_ARRAY_BYTES = 8 << 30
 
 
 def _umask() -> int:
@@ -72,26 +69,96 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
-def read_json(path: str | Path, what: str = "JSON file") -> Any:
-    """Read a JSON file, turning every failure into a one-line :class:`DataError`."""
+# Text files (JSON, YAML, CSV) are parsed into Python objects of many times their size.
+TEXT_EXPANSION = 40
+MAX_NESTING = 64
+
+
+def regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it names a regular file (after symlinks); a one-line error otherwise.
+
+    Devices (``/dev/zero``), FIFOs, folders and symlink loops are refused before any read.
+    """
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        st = path.stat()
     except FileNotFoundError as exc:
         raise DataError(f"{what} not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise DataError(f"{what} {path} is a folder, not a file") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{what} {path} is not valid JSON (truncated or foreign?): {exc}") from exc
+    except (OSError, RuntimeError) as exc:  # symlink loops, permissions, names too long
+        raise DataError(f"{what} {path} cannot be opened: {_reason(exc)}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{what} {path} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{what} {path} is not a regular file (a device, pipe or socket?)")
+    return path
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of a regular file, refusing files too large for the memory budget."""
+    from htpose import budget
+
+    path = regular_file(path, what)
+    cap = budget.limit() // TEXT_EXPANSION
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)
+    except OSError as exc:
+        raise DataError(f"{what} {path} cannot be read: {_reason(exc)}") from exc
+    if len(data) > cap:
+        budget.check(path.stat().st_size * TEXT_EXPANSION or float("inf"), f"reading {path}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {path} is not UTF-8 text (a binary file?)") from exc
+
+
+def nesting_depth(text: str, most: int = MAX_NESTING) -> int:
+    """Deepest bracket nesting of JSON text (strings skipped), stopping past ``most``."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > most:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json(text: str, where: str) -> Any:
+    """Parse JSON text; nesting deeper than :data:`MAX_NESTING` is refused before parsing."""
+    if nesting_depth(text) > MAX_NESTING:
+        raise DataError(f"{where} nests deeper than {MAX_NESTING} levels; refusing it")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(f"{where} is not valid JSON (truncated or foreign?): {exc}") from exc
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Read a JSON file, turning every failure into a one-line :class:`DataError`."""
+    return parse_json(read_text(path, what), f"{what} {path}")
 
 
 def open_npz(path: str | Path, allow_pickle: bool = False) -> np.lib.npyio.NpzFile:
     """Open an ``.npz`` archive or raise a one-line :class:`DataError`."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"file not found: {path}")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not an .npz file")
+    path = regular_file(path)
     try:
         return np.load(path, allow_pickle=allow_pickle)
     except Exception as exc:  # numpy raises many types for foreign or truncated files
@@ -111,8 +178,12 @@ def read_npz_array(archive: np.lib.npyio.NpzFile, key: str, source: str | Path) 
         raise DataError(f"{source}: array {key!r} has a corrupt header: {exc}") from exc
     if dtype.hasobject:
         raise DataError(f"{source}: array {key!r} holds pickled objects; refusing to load it")
-    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > MAX_ARRAY_BYTES:
-        raise DataError(f"{source}: array {key!r} declares an implausible size {shape}")
+    from htpose import budget
+
+    budget.check(
+        float(np.prod(shape, dtype=np.float64)) * dtype.itemsize,
+        f"{source}: array {key!r} of declared shape {shape}",
+    )
     try:
         return archive[key]
     except Exception as exc:

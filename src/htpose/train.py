@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from htpose import budget
 from htpose.checkpoint import load_weights, model_state, read_checkpoint, save_checkpoint
 from htpose.config import Config, dump_config
 from htpose.data.camera import load_h36m_cameras
@@ -43,6 +44,15 @@ from htpose.errors import CheckpointError, ConfigError, HtposeError
 from htpose.io import atomic_write
 from htpose.metrics import mpjpe, mpjve
 from htpose.model.denoiser import Denoiser
+
+
+class TrainingDiverged(HtposeError):
+    """Training produced a non-finite loss, weights or validation error; the checkpoints
+    already written (the last good ones) are left as they are."""
+
+    def __init__(self, step: int, what: str, last: Path) -> None:
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint kept"
+        super().__init__(f"training diverged at step {step} ({what}); {kept}; try a lower train.lr")
 
 
 def training_sampler(cfg: Config) -> CaptureSampler:
@@ -294,28 +304,32 @@ def train(
     aims at ``train.steps``: a later ``resume=True`` run carries on as if never stopped.
     Under ``torchrun`` every rank calls this; ``train.batch_size`` is the global batch.
     """
+    m = cfg.model
+    budget.check(
+        budget.forward_bytes(cfg.train.batch_size, m.frames, m.joints, m.width, m.heads, True)
+        * m.depth,
+        f"training batches of {cfg.train.batch_size} windows of {m.frames} frames",
+    )
     dist_info, device = init_distributed(device)
     if cfg.train.batch_size % dist_info.world:
         raise ConfigError(
             f"train.batch_size {cfg.train.batch_size} must be divisible by the "
             f"{dist_info.world} processes of this torchrun job"
         )
-    out = Path(out_dir)
-    log_path = out / "metrics.jsonl"
-    if dist_info.main:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HtposeError(f"cannot create run folder {out}: {exc.strerror or exc}") from exc
-        for stale in out.glob(".*.tmp"):  # half-written files of a killed run
-            stale.unlink(missing_ok=True)
-        atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
-
+    # Everything that can fail on the input runs before the run folder is touched.
     sampler_train = training_sampler(cfg)
     val_sets = {
         name: {k: v.to(device) for k, v in windows.items()}
         for name, windows in validation_sets(cfg).items()
     }
+    out = Path(out_dir)
+    log_path = out / "metrics.jsonl"
+    last, previous = out / "last.safetensors", out / "previous.safetensors"
+    if not resume and dist_info.main and (last.exists() or previous.exists()):
+        raise HtposeError(
+            f"{out} already holds a training run; pass --resume to continue it, or choose "
+            "another --out (nothing was changed)"
+        )
 
     torch.manual_seed(cfg.train.seed)
     model = Denoiser(cfg.model).to(device)
@@ -326,7 +340,6 @@ def train(
     )
 
     start, elapsed, best_mm = 0, 0.0, math.inf
-    last, previous = out / "last.safetensors", out / "previous.safetensors"
     found = _resume_point(last, previous) if resume else None
     if found is not None:
         tensors, saved_cfg, meta = found
@@ -339,11 +352,13 @@ def train(
             opt, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer_groups"]
         )
         start, elapsed = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-        if dist_info.main:
+    if dist_info.main:
+        _prepare_run_folder(out, cfg)
+        if found is not None:
             _trim_log(log_path, start)
             best_mm = _best_logged(log_path)
-    elif not resume and log_path.exists() and dist_info.main:
-        log_path.unlink()
+        elif log_path.exists():  # a log without checkpoints: a run that never got that far
+            log_path.unlink()
 
     predictor: nn.Module = Predictor(model)
     if dist_info.world > 1:
@@ -354,6 +369,8 @@ def train(
     def checkpoint(step: int) -> None:
         if not dist_info.main:
             return
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise TrainingDiverged(step, "weights no longer finite", last)
         tensors, groups = _optimizer_tensors(opt)
         meta = {"step": step, "optimizer_groups": groups, "train_seconds": elapsed}
         retired = last.exists()
@@ -393,7 +410,7 @@ def train(
             group["lr"] = learning_rate(cfg, step)
         loss = diffusion_loss(predictor, schedule, batch, cfg)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training diverged at step {step} (loss {loss.item()})")
+            raise TrainingDiverged(step, f"loss {loss.item()}", last)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.train.grad_clip > 0:
@@ -416,6 +433,8 @@ def train(
                     record.update(
                         validate_all(model, val_sampler, val_sets, cfg.eval.batch_windows)
                     )
+                    if not math.isfinite(record["val_mpjpe_mm"]):
+                        raise TrainingDiverged(done, "validation error not finite", last)
                     if record["val_mpjpe_mm"] < best_mm:
                         best_mm = record["val_mpjpe_mm"]
                         meta = {"step": done, "train_seconds": elapsed, "val_mpjpe_mm": best_mm}
@@ -429,6 +448,17 @@ def train(
     if dist_info.world > 1:
         _check_ranks_in_sync(model, dist_info, log_path, end)
     return out / "model.safetensors"
+
+
+def _prepare_run_folder(out: Path, cfg: Config) -> None:
+    """Create the run folder, drop half-written files of a killed run, write the config."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HtposeError(f"cannot create run folder {out}: {exc.strerror or exc}") from exc
+    for stale in out.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
 
 
 def _resume_point(

@@ -12,7 +12,6 @@ pixel for its cameras. Pick with ``distortion=``; a whole pipeline must use one 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,15 +168,15 @@ def denormalize_screen(xy: torch.Tensor, width: float, height: float) -> torch.T
 
 def load_h36m_cameras(path: str | Path) -> dict[str, list[Camera]]:
     """Read the Human3.6M camera file: subject -> its 4 cameras (metres, world Z up)."""
+    from htpose.io import read_json
+
     path = Path(path)
+    data = read_json(path, "camera file")
     try:
-        data = json.loads(path.read_text())
         intrinsics = data["intrinsics"]
         extrinsics = data["extrinsics"]
-    except FileNotFoundError as exc:
-        raise DataError(f"camera file not found: {path}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"camera file {path} is not valid JSON: {exc}") from exc
+        if not isinstance(intrinsics, list) or not isinstance(extrinsics, dict):
+            raise TypeError("wrong types")
     except (KeyError, TypeError) as exc:
         raise DataError(f"camera file {path} lacks 'intrinsics'/'extrinsics'") from exc
     cameras: dict[str, list[Camera]] = {}

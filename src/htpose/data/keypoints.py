@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from htpose.errors import DataError
-from htpose.io import numeric_array, open_npz, read_json, read_npz_array
+from htpose.io import numeric_array, open_npz, read_json, read_npz_array, read_text
 from htpose.skeleton import JOINT_NAMES, NUM_JOINTS
 
 FORMATS = ("coco", "openpose", "mediapipe", "numpy")
@@ -288,10 +288,7 @@ def read_mediapipe(path: Path) -> Keypoints2D:
 
 
 def _mediapipe_csv(path: Path) -> np.ndarray:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    text = read_text(path, "MediaPipe CSV")
     rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
     if rows and not _is_number(rows[0][-1]):
         rows = rows[1:]  # header

@@ -28,6 +28,9 @@ from htpose.model.embeddings import TimestepEmbedding
 from htpose.model.pruning import FramePlan, PruningConfig, Recovery, dpc_knn_merge, select_frames
 from htpose.skeleton import NUM_JOINTS
 
+# Largest accepted sizes: far beyond any real lifter, small enough to be checked cheaply.
+MODEL_LIMITS = {"frames": 10_000, "joints": 17, "width": 8192, "depth": 64, "heads": 64}
+
 
 @dataclass
 class ModelConfig:
@@ -44,20 +47,26 @@ class ModelConfig:
     pruning: PruningConfig = field(default_factory=PruningConfig)
 
     def validate(self) -> None:
+        from htpose import budget
         from htpose.errors import ConfigError
 
-        for name in ("frames", "joints", "width", "depth", "heads"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be a positive integer")
+        for name, most in MODEL_LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= most:
+                raise ConfigError(f"model.{name} must be an integer in [1, {most}], got {value!r}")
         if self.width % self.heads:
             raise ConfigError(
                 f"model.width ({self.width}) must be divisible by model.heads ({self.heads})"
             )
         if not 0.0 <= self.drop_path < 1.0 or not 0.0 <= self.dropout < 1.0:
             raise ConfigError("model.drop_path and model.dropout must be in [0, 1)")
-        if self.mlp_ratio <= 0:
-            raise ConfigError("model.mlp_ratio must be positive")
+        if not 0 < self.mlp_ratio <= 16:
+            raise ConfigError(f"model.mlp_ratio must be in (0, 16], got {self.mlp_ratio}")
         self.pruning.validate(self.frames, self.depth)
+        budget.check(
+            budget.model_bytes(self.frames, self.joints, self.width, self.depth, self.mlp_ratio),
+            f"a model of {self.frames} frames, width {self.width} and depth {self.depth}",
+        )
 
 
 @dataclass
