@@ -142,7 +142,7 @@ def test_h36m_readers_need_explicit_pickle_permission(tmp_path):
 
 def test_h36m_conversion_and_evaluation_sequences(tmp_path, cameras_path):
     p3, p2, pos3d, pos2d = _h36m_files(tmp_path)
-    written = convert_h36m(p3, tmp_path / "h36m.npz", p2)
+    written = convert_h36m(p3, tmp_path / "h36m.npz", p2, allow_pickle=True)
     assert [p.name for p in written] == ["h36m.npz", "h36m.json", "h36m_2d.npz"]
     det = read_keypoints_2d(written[2])
     assert np.allclose(det[("S1/Walking 1", 3)], pos2d["S1"]["Walking 1"][3])

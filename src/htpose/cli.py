@@ -107,8 +107,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if agg not in AGGREGATIONS:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
     from htpose.config import load_config
+    from htpose.io import check_outputs
     from htpose.lift import bundled_model_path
 
+    if args.json:
+        sources = (args.data, args.checkpoint, args.keypoints, args.cameras, args.config)
+        check_outputs([args.json], [p for p in sources if p])
     model, cfg, meta = load_model(
         args.checkpoint or bundled_model_path(),
         args.device,
@@ -292,16 +296,26 @@ def cmd_lift(args: argparse.Namespace) -> int:
             f"aggregation {args.aggregate!r} needs ground truth; choose from "
             f"{', '.join(LIFT_AGGREGATIONS)}"
         )
+    from htpose.io import OutputSet
+
     out = Path(args.output)
     if out.suffix.lower() != ".npz":
         raise HtposeError(f"-o must name a .npz file (got {out.name!r}); add --json/--csv too")
+    if args.render and Path(args.render).suffix.lower() not in (".gif", ".mp4"):
+        raise HtposeError(f"cannot render to {Path(args.render).name!r}; use a .gif or .mp4 file")
+    targets = [out]
+    targets += [out.with_suffix(".json")] if args.json else []
+    targets += [out.with_suffix(".csv")] if args.csv else []
+    targets += [Path(args.render)] if args.render else []
+    inputs = [args.input] + ([args.checkpoint] if args.checkpoint else [])
+    outputs = OutputSet(targets, inputs)  # refuses to replace an input, before any work
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     keypoints = read_keypoints(args.input, args.format)
-    fps = args.fps or keypoints.fps
-    if not fps:
+    fps = args.fps if args.fps is not None else keypoints.fps
+    if fps is None:
         print(
             f"htpose: note: the input has no frame rate; assuming {DEFAULT_FPS:g} fps (pass --fps)",
             file=sys.stderr,
@@ -327,15 +341,15 @@ def cmd_lift(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         overlap=args.overlap,
     )
-    written = [result.save(out)]
-    if args.json:
-        written.append(result.save(out.with_suffix(".json")))
-    if args.csv:
-        written.append(result.save(out.with_suffix(".csv")))
-    if args.render:
-        from htpose.render import render_result
+    with outputs:
+        for target in targets:
+            if target.suffix.lower() in (".gif", ".mp4"):
+                from htpose.render import render_result
 
-        written.append(render_result(result, args.render))
+                render_result(result, outputs.stage(target))
+            else:
+                result.save(outputs.stage(target))
+    written = targets
     seconds = time.perf_counter() - tick
     info = result.info
     print(
@@ -408,6 +422,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from htpose.export import check_onnx, export_onnx
     from htpose.lift import bundled_model_path
 
+    from htpose.io import check_outputs
+
+    check_outputs([args.onnx], [args.checkpoint or bundled_model_path()])
     model, cfg, _ = load_model(args.checkpoint or bundled_model_path())
     path = export_onnx(model, args.onnx, args.opset)
     print(f"wrote {path} (one denoising step, frames {cfg.model.frames}, batch dynamic)")
@@ -423,10 +440,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     from htpose.lift import load_result
     from htpose.render import plot_uncertainty, render_result
 
+    from htpose.io import OutputSet
+
+    if Path(args.output).suffix.lower() not in (".gif", ".mp4"):
+        raise HtposeError(f"cannot render to {Path(args.output).name!r}; use a .gif or .mp4 file")
+    written = [Path(args.output)] + ([Path(args.uncertainty)] if args.uncertainty else [])
+    outputs = OutputSet(written, [args.result])
     result = load_result(args.result)
-    written = [render_result(result, args.output, max_frames=args.max_frames)]
-    if args.uncertainty:
-        written.append(plot_uncertainty(result, args.uncertainty))
+    with outputs:
+        render_result(result, outputs.stage(written[0]), max_frames=args.max_frames)
+        if args.uncertainty:
+            plot_uncertainty(result, outputs.stage(written[1]))
     print(f"rendered {len(result)} frames; wrote {', '.join(str(p) for p in written)}")
     return 0
 
@@ -434,7 +458,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_convert_h36m(args: argparse.Namespace) -> int:
     from htpose.data.h36m import convert_h36m
 
-    for path in convert_h36m(args.positions_3d, args.out, args.positions_2d):
+    if not args.allow_pickle:
+        raise HtposeError(
+            "Human3.6M's files are pickles, which can run code when read; pass --allow-pickle "
+            "to convert files you trust (nothing was read)"
+        )
+    for path in convert_h36m(args.positions_3d, args.out, args.positions_2d, allow_pickle=True):
         print(f"wrote {path}")
     return 0
 
@@ -607,7 +636,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("positions_3d", help="data_3d_h36m.npz")
     p.add_argument("--positions-2d", help="data_2d_h36m_<detector>.npz")
     p.add_argument("--out", required=True, help="output clip collection .npz")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read the pickled inputs (they can run code: only for files you trust)",
+    )
     p.set_defaults(func=cmd_convert_h36m)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--max-memory",
+            metavar="SIZE",
+            help="memory budget for sizes that input controls, e.g. 4G (default: half the RAM)",
+        )
     return parser
 
 
@@ -615,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from htpose import budget
+
+        budget.set_limit(budget.parse_size(args.max_memory) if args.max_memory else None)
         return args.func(args)
     except HtposeError as exc:
         print(f"htpose: error: {exc}", file=sys.stderr)

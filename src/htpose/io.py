@@ -203,3 +203,83 @@ def numeric_array(value: Any, where: str) -> np.ndarray:
     if arr.dtype.kind not in "fiub":
         raise DataError(f"{where} holds {arr.dtype} values, not numbers")
     return arr.astype(np.float64)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        sa, sb = a.stat(), b.stat()
+    except (OSError, RuntimeError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)  # hard links
+
+
+def check_outputs(outputs: list[str | Path], inputs: list[str | Path]) -> list[Path]:
+    """Refuse outputs that would replace an input (same resolved path or inode) or each other."""
+    outs = [Path(p) for p in outputs]
+    for i, out in enumerate(outs):
+        for src in inputs:
+            if _same_file(out, Path(src)):
+                raise HtposeError(f"output {out} would overwrite the input {src}; choose another")
+        for other in outs[:i]:
+            if _same_file(out, other) or out.resolve() == other.resolve():
+                raise HtposeError(f"two outputs are the same file: {out}")
+        if out.is_dir():
+            raise HtposeError(f"output {out} is a folder")
+    return outs
+
+
+class OutputSet:
+    """Several output files written all or none.
+
+    Each writer writes to :meth:`stage` (a temporary file beside its target, keeping the
+    target's suffix so writers that pick a format by name still work); :meth:`commit` renames
+    every staged file onto its target only once all were written. Used as a context manager,
+    a failure anywhere removes every staged file and leaves existing files as they were.
+    """
+
+    def __init__(self, targets: list[str | Path], inputs: list[str | Path] = ()) -> None:
+        self.targets = check_outputs(list(targets), list(inputs))
+        self.staged: dict[Path, Path] = {}
+
+    def stage(self, target: str | Path) -> Path:
+        target = Path(target)
+        if target not in self.targets:
+            raise ValueError(f"{target} is not one of this set's outputs")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
+            )
+        except OSError as exc:
+            raise HtposeError(f"cannot write to {target.parent}: {_reason(exc)}") from exc
+        os.close(fd)
+        self.staged[target] = Path(tmp)
+        return Path(tmp)
+
+    def commit(self) -> list[Path]:
+        try:
+            for target, tmp in self.staged.items():
+                os.chmod(tmp, 0o666 & ~_umask())
+                os.replace(tmp, target)
+        except OSError as exc:
+            self.abort()
+            raise HtposeError(f"cannot write outputs: {_reason(exc)}") from exc
+        done = list(self.staged)
+        self.staged = {}
+        return done
+
+    def abort(self) -> None:
+        for tmp in self.staged.values():
+            tmp.unlink(missing_ok=True)
+        self.staged = {}
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

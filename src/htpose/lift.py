@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from htpose import budget
 from htpose.aggregation import aggregate_jpma, aggregate_mean, estimate_root
 from htpose.checkpoint import load_model
-from htpose.config import Config
+from htpose.config import MAX_HYPOTHESES, Config
 from htpose.data.camera import normalize_keypoints
 from htpose.data.keypoints import Keypoints2D, fill_missing
 from htpose.data.temporal import MODEL_FPS, blend_windows, split_windows
@@ -42,6 +43,7 @@ from htpose.model.denoiser import Denoiser
 from htpose.skeleton import JOINT_NAMES, NUM_JOINTS
 
 BUNDLED_MODEL = "cmu_htp.safetensors"
+MIN_FPS, MAX_FPS = 0.1, 10_000.0  # slower is a slide show; no camera records faster
 DEFAULT_FPS = 30.0  # assumed when neither the file nor the caller gives a frame rate
 FOCAL_RATIO = 1.15
 LIFT_AGGREGATIONS = ("mean", "jpma")
@@ -247,25 +249,28 @@ class Lifter:
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
-        src_fps = float(fps or kp.fps or 0.0)
-        if src_fps <= 0:
+        given = fps if fps is not None else kp.fps
+        src_fps = float(given) if given is not None else 0.0
+        if given is None:
             warnings.warn(
                 f"frame rate unknown; assuming {DEFAULT_FPS:g} fps (pass fps=...)", stacklevel=2
             )
             src_fps = DEFAULT_FPS
-        if not 1 <= hypotheses <= 1000 or not 1 <= steps <= self.config.diffusion.timesteps:
-            raise HtposeError("hypotheses must be in [1, 1000] and steps in [1, timesteps]")
-        if aggregate not in LIFT_AGGREGATIONS:
-            raise HtposeError(
-                f"aggregation {aggregate!r} is not available without ground truth; "
-                f"choose from {', '.join(LIFT_AGGREGATIONS)}"
-            )
-        if batch < 1:
-            raise HtposeError("batch must be at least 1")
+        self._check_settings(src_fps, hypotheses, steps, aggregate, batch, threshold, focal)
+        if overlap is not None and not 0.0 <= overlap <= 0.9:
+            raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
         pixels = kp.pixels.astype(np.float64)
         if width is not None and kp.source == "mediapipe33":
             pixels = pixels * np.array([width, height])  # landmarks are fractions of the image
         filled_px, filled = fill_missing(pixels, kp.scores, threshold)
+        _check_in_image(filled_px, width, height)
+        n50 = _resampled_count(len(filled_px), src_fps, MODEL_FPS)
+        budget.check(
+            n50 * hypotheses * NUM_JOINTS * 3 * 4 * 4,
+            f"{len(filled_px)} frames at {src_fps:g} fps ({n50} frames at the model's 50 Hz) "
+            f"x {hypotheses} hypotheses",
+        )
+        batch = self._fitting_batch(batch, hypotheses, flip)
 
         tick = time.perf_counter()
         px50 = _resample_rate(filled_px, src_fps, MODEL_FPS)
@@ -375,6 +380,44 @@ class Lifter:
         xy[sc <= 0] = np.nan
         return Keypoints2D(xy, sc, None, None, None, "h36m17")
 
+    def _check_settings(
+        self, fps: float, hypotheses: int, steps: int, aggregate: str, batch: int,
+        threshold: float, focal: float | None,
+    ) -> None:  # fmt: skip
+        """Every number a caller passes, checked before any work (one-line errors)."""
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise HtposeError(f"frame rate {fps:g} is not in [{MIN_FPS:g}, {MAX_FPS:g}] fps")
+        if not 1 <= hypotheses <= MAX_HYPOTHESES:
+            raise HtposeError(f"hypotheses must be in [1, {MAX_HYPOTHESES}], got {hypotheses}")
+        if not 1 <= steps <= self.config.diffusion.timesteps:
+            raise HtposeError(
+                f"steps must be in [1, {self.config.diffusion.timesteps}], got {steps}"
+            )
+        if aggregate not in LIFT_AGGREGATIONS:
+            raise HtposeError(
+                f"aggregation {aggregate!r} is not available without ground truth; "
+                f"choose from {', '.join(LIFT_AGGREGATIONS)}"
+            )
+        if not 1 <= batch <= 100_000:
+            raise HtposeError(f"batch must be in [1, 100000], got {batch}")
+        if not 0.0 <= threshold <= 1.0:
+            raise HtposeError(f"threshold must be in [0, 1], got {threshold}")
+        if focal is not None and not 0 < focal <= 1e6:
+            raise HtposeError(f"focal length must be in (0, 1e6] pixels, got {focal}")
+
+    def _fitting_batch(self, batch: int, hypotheses: int, flip: bool) -> int:
+        """The largest batch of windows up to ``batch`` whose sampling fits the budget."""
+        m = self.config.model
+        passes = hypotheses * (2 if flip else 1)
+
+        def need(b: int) -> float:
+            return budget.forward_bytes(b * passes, m.frames, m.joints, m.width, m.heads)
+
+        while batch > 1 and need(batch) > budget.limit():
+            batch //= 2
+        budget.check(need(batch), f"one window of {m.frames} frames x {hypotheses} hypotheses")
+        return batch
+
     @staticmethod
     def _image_size(kp: Keypoints2D, size: tuple[int, int] | None) -> tuple[int, int]:
         if size is not None:
@@ -393,8 +436,26 @@ class Lifter:
         return int(w), int(h)
 
 
+def _resampled_count(length: int, src_fps: float, dst_fps: float) -> int:
+    if src_fps == dst_fps:
+        return length
+    return int(np.floor((length - 1) * dst_fps / src_fps + 1e-9)) + 1
+
+
 def _resample_rate(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
     if src_fps == dst_fps:
         return seq
-    count = int(np.floor((len(seq) - 1) * dst_fps / src_fps + 1e-9)) + 1
-    return resample_to(seq, src_fps, dst_fps, count)
+    return resample_to(seq, src_fps, dst_fps, _resampled_count(len(seq), src_fps, dst_fps))
+
+
+def _check_in_image(pixels: np.ndarray, width: int, height: int) -> None:
+    """Keypoints far outside the image mean wrong units or a wrong image size: refuse them
+    rather than lift nonsense (a joint may leave the frame, not by ten frame widths)."""
+    reach = 10 * max(width, height)
+    bad = np.abs(pixels - np.array([width, height]) / 2) > reach
+    if bad.any():
+        t, j, _ = np.argwhere(bad)[0]
+        raise DataError(
+            f"keypoint {JOINT_NAMES[j]!r} of frame {t} lies at {pixels[t, j].tolist()}, far "
+            f"outside the {width}x{height} image; wrong units (normalised?) or image size?"
+        )

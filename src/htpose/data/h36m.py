@@ -12,6 +12,7 @@ when the caller passes ``allow_pickle=True`` (the CLI's ``--allow-pickle``), and
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from htpose.data.clips import ClipCollection, write_clips
 from htpose.errors import DataError
-from htpose.io import atomic_write, numeric_array, open_npz, read_npz_array
+from htpose.io import OutputSet, atomic_write, numeric_array, open_npz, read_npz_array
 
 # The 17 of the 32 original joints kept by every Human3.6M lifter, in htpose order.
 KEPT_JOINTS = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
@@ -130,18 +131,36 @@ def read_keypoints_2d(
 
 
 def convert_h36m(
-    path_3d: str | Path, out: str | Path, path_2d: str | Path | None = None
+    path_3d: str | Path,
+    out: str | Path,
+    path_2d: str | Path | None = None,
+    allow_pickle: bool = False,
 ) -> list[Path]:
-    """Convert the pickled files to a clip collection (+ a ``<out>_2d.npz``); returns paths."""
+    """Convert the pickled files to a clip collection (+ a ``<out>_2d.npz``); returns paths.
+
+    The inputs are pickles: nothing is read unless ``allow_pickle``. Every input is read and
+    checked before anything is written, no output may replace an input, and the outputs are
+    written all or none.
+    """
     out = Path(out)
-    collection = read_h36m_3d(path_3d, allow_pickle=True)
-    write_clips(out, collection)
-    written = [out, out.with_suffix(".json")]
+    if out.suffix.lower() != ".npz":
+        raise DataError(f"--out must name a .npz file, got {out.name!r}")
+    targets = [out, out.with_suffix(".json")]
     if path_2d is not None:
-        det = read_h36m_2d(path_2d, allow_pickle=True)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **{f"{clip}#{view}": arr for (clip, view), arr in det.items()})
-        target = out.with_name(out.stem + "_2d.npz")
-        atomic_write(target, lambda fh: fh.write(buf.getvalue()))
-        written.append(target)
-    return written
+        targets.append(out.with_name(out.stem + "_2d.npz"))
+    inputs = [path_3d] + ([path_2d] if path_2d is not None else [])
+    outputs = OutputSet(targets, inputs)
+    collection = read_h36m_3d(path_3d, allow_pickle=allow_pickle)
+    det = read_h36m_2d(path_2d, allow_pickle=allow_pickle) if path_2d is not None else None
+    with outputs:
+        staged_clips = outputs.stage(targets[0])
+        write_clips(staged_clips, collection)
+        # write_clips puts the metadata beside its .npz; move it to its own staged name.
+        os.replace(staged_clips.with_suffix(".json"), outputs.stage(targets[1]))
+        if det is not None:
+            buf = io.BytesIO()
+            np.savez_compressed(
+                buf, **{f"{clip}#{view}": arr for (clip, view), arr in det.items()}
+            )
+            atomic_write(outputs.stage(targets[2]), lambda fh: fh.write(buf.getvalue()))
+    return targets

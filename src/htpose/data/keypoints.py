@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,17 +162,72 @@ def _frames_from_ids(ids: list, people: list[np.ndarray]) -> tuple[list, list[li
     for fid, person in zip(ids, people):
         by_id.setdefault(fid, []).append(person)
     keys = list(by_id)
-    if all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+    if all(isinstance(k, int) for k in keys):
         lo, hi = min(keys), max(keys)
         if hi - lo + 1 > 10 * len(keys) + 1000:
             raise DataError(f"frame ids span {lo}..{hi} for only {len(keys)} frames")
         order = list(range(lo, hi + 1))
     else:
-        try:
-            order = sorted(keys)
-        except TypeError:
-            order = sorted(keys, key=str)
+        order = sorted(keys, key=natural_key)
     return order, [by_id.get(k, []) for k in order]
+
+
+def natural_key(value: int | str) -> tuple:
+    """Sort key that orders numbers inside names by value: ``"2.jpg"`` before ``"10.jpg"``
+    (AlphaPose names frames by their image file), integers by value."""
+    if isinstance(value, int):
+        return ((1, value, ""),)
+    parts = re.split(r"(\d+)", value)
+    return tuple((1, int(p), "") if p.isdigit() else (0, 0, p) for p in parts if p)
+
+
+def _frame_id(value, default: int, where: str) -> int | str:
+    """A frame or image id: an integer or a string (booleans and other types refused)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DataError(f"{where}: a frame id of type {type(value).__name__}; expected int or str")
+    return value
+
+
+def _coco_image_size(images, path: Path) -> tuple[int | None, int | None]:
+    """The one image size of a COCO dataset's ``images`` (None where absent or mixed)."""
+    if not isinstance(images, list):
+        raise DataError(f"{path}: 'images' must be a list of image records")
+    sizes = set()
+    for i, im in enumerate(images):
+        if not isinstance(im, dict):
+            raise DataError(f"{path}: images[{i}] is not an object")
+        w, h = im.get("width"), im.get("height")
+        if w is None and h is None:
+            continue
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (w, h)):
+            raise DataError(f"{path}: images[{i}] width/height must be positive integers")
+        sizes.add((w, h))
+    return next(iter(sizes)) if len(sizes) == 1 else (None, None)
+
+
+def _mmpose_people(entry: dict, i: int, path: Path) -> tuple[int | str, list[np.ndarray]]:
+    """One MMPose per-frame record: its frame id and its people as ``(17, 3)`` arrays."""
+    fid = _frame_id(entry.get("frame_id"), i, f"{path}: entry {i}")
+    instances = entry["instances"]
+    if instances is None:
+        instances = []
+    if not isinstance(instances, list):
+        raise DataError(f"{path}: frame {fid} 'instances' is not a list")
+    people = []
+    for inst in instances:
+        if not isinstance(inst, dict):
+            raise DataError(f"{path}: frame {fid} has an instance that is not an object")
+        kp = numeric_array(inst.get("keypoints"), f"{path}: frame {fid} keypoints")
+        sc = numeric_array(
+            inst.get("keypoint_scores", np.ones(len(kp) if kp.ndim else 0)),
+            f"{path}: frame {fid} scores",
+        )
+        if kp.shape != (17, 2) or sc.shape != (17,):
+            raise DataError(f"{path}: frame {fid} is not 17 COCO keypoints")
+        people.append(_points(np.c_[kp, sc], 17, 3, f"{path}: frame {fid}"))
+    return fid, people
 
 
 def read_coco(path: Path) -> Keypoints2D:
@@ -179,12 +235,7 @@ def read_coco(path: Path) -> Keypoints2D:
     width = height = None
     dataset = isinstance(doc, dict) and "annotations" in doc
     if dataset:
-        images = doc.get("images") or []
-        sizes = {(im.get("width"), im.get("height")) for im in images if isinstance(im, dict)} - {
-            (None, None)
-        }
-        if len(sizes) == 1:
-            width, height = next(iter(sizes))
+        width, height = _coco_image_size(doc.get("images") or [], path)
         doc = doc["annotations"]
     if not isinstance(doc, list) or not doc:
         raise DataError(f"{path}: expected a non-empty list of COCO keypoint results")
@@ -193,22 +244,13 @@ def read_coco(path: Path) -> Keypoints2D:
         if not isinstance(entry, dict):
             raise DataError(f"{path}: entry {i} is not an object")
         if "instances" in entry:  # MMPose's per-frame predictions
-            fid = entry.get("frame_id", i)
-            for inst in entry["instances"] or []:
-                kp = numeric_array(inst.get("keypoints"), f"{path}: frame {fid} keypoints")
-                sc = numeric_array(
-                    inst.get("keypoint_scores", np.ones(len(kp))), f"{path}: frame {fid} scores"
-                )
-                if kp.shape != (17, 2) or sc.shape != (17,):
-                    raise DataError(f"{path}: frame {fid} is not 17 COCO keypoints")
-                people.append(_points(np.c_[kp, sc], 17, 3, f"{path}: frame {fid}"))
-                ids.append(fid)
+            fid, found = _mmpose_people(entry, i, path)
+            people.extend(found)
+            ids.extend([fid] * len(found))
             continue
         if "keypoints" not in entry:
             raise DataError(f"{path}: entry {i} has no 'keypoints'; is this a COCO results file?")
-        fid = entry.get("image_id", i)
-        if not isinstance(fid, (int, str)):
-            raise DataError(f"{path}: entry {i} has an image_id of type {type(fid).__name__}")
+        fid = _frame_id(entry.get("image_id"), i, f"{path}: entry {i}")
         pts = _points(entry["keypoints"], 17, 3, f"{path}: entry {i} keypoints")
         if dataset:
             pts[:, 2] = pts[:, 2] > 0  # annotations carry visibility flags 0/1/2, not scores
@@ -216,6 +258,8 @@ def read_coco(path: Path) -> Keypoints2D:
         ids.append(fid)
     if not people:
         raise DataError(f"{path}: no person in any frame")
+    if len({type(k) for k in ids}) > 1:
+        raise DataError(f"{path}: frame ids mix numbers and names; cannot order the frames")
     _, frames = _frames_from_ids(ids, people)
     xy, sc = to_h36m(_track(frames, 17), "coco17")
     return Keypoints2D(xy, sc, None, width, height, "coco17")
