@@ -340,6 +340,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         focal=args.focal,
         progress=not args.no_progress,
         overlap=args.overlap,
+        start_frame=args.start_frame,
     )
     with outputs:
         for target in targets:
@@ -575,6 +576,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlap",
         type=_unit_fraction,
         help="share by which windows overlap, blended (default: the model's eval.overlap)",
+    )
+    p.add_argument(
+        "--start-frame",
+        type=int,
+        default=0,
+        help="where this file begins in a longer recording (pieces then match the whole)",
     )
     p.add_argument("--no-flip", action="store_true", help="no test-time flip (2x faster)")
     p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")

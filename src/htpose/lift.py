@@ -34,7 +34,14 @@ from htpose.checkpoint import load_model
 from htpose.config import MAX_HYPOTHESES, Config
 from htpose.data.camera import normalize_keypoints
 from htpose.data.keypoints import Keypoints2D, fill_missing
-from htpose.data.temporal import MODEL_FPS, blend_windows, split_windows
+from htpose.data.temporal import (
+    MODEL_FPS,
+    blend_grid,
+    grid_starts,
+    interpolate,
+    sample_positions,
+    stream_positions,
+)
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.errors import DataError, HtposeError
@@ -238,6 +245,7 @@ class Lifter:
         focal: float | None = None,
         progress: bool = False,
         overlap: float | None = None,
+        start_frame: int = 0,
     ) -> LiftResult:
         """Lift one person's track.
 
@@ -245,7 +253,12 @@ class Lifter:
         Human3.6M-17 order (third channel: score); ``image_size`` ``(width, height)`` in
         pixels (needed unless the keypoints carry it); ``fps`` of the input (default: the
         file's, else 30); ``batch``: windows per model call (bounds the memory); ``overlap``:
-        share by which windows overlap (default: the model config's ``eval.overlap``).
+        share by which windows overlap (default: the model config's ``eval.overlap``);
+        ``start_frame``: where these frames begin in a longer recording. Windows sit on a grid
+        fixed to the recording (not to the piece) and each window's noise is seeded by its own
+        content, so pieces lifted with their ``start_frame`` give exactly the whole lift's 3D
+        except within one window (``model.frames`` model frames) of a cut, where a piece lacks
+        the other side's context.
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
@@ -259,12 +272,15 @@ class Lifter:
         self._check_settings(src_fps, hypotheses, steps, aggregate, batch, threshold, focal)
         if overlap is not None and not 0.0 <= overlap <= 0.9:
             raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
+        if not 0 <= start_frame <= 10**12:
+            raise HtposeError(f"start_frame must be in [0, 1e12], got {start_frame}")
         pixels = kp.pixels.astype(np.float64)
         if width is not None and kp.source == "mediapipe33":
             pixels = pixels * np.array([width, height])  # landmarks are fractions of the image
         filled_px, filled = fill_missing(pixels, kp.scores, threshold)
         _check_in_image(filled_px, width, height)
-        n50 = _resampled_count(len(filled_px), src_fps, MODEL_FPS)
+        first, lo, w = stream_positions(len(filled_px), src_fps, start_frame)
+        n50 = len(lo)
         budget.check(
             n50 * hypotheses * NUM_JOINTS * 3 * 4 * 4,
             f"{len(filled_px)} frames at {src_fps:g} fps ({n50} frames at the model's 50 Hz) "
@@ -273,22 +289,18 @@ class Lifter:
         batch = self._fitting_batch(batch, hypotheses, flip)
 
         tick = time.perf_counter()
-        px50 = _resample_rate(filled_px, src_fps, MODEL_FPS)
+        px50 = interpolate(filled_px, lo, w)
         focal_px = float(focal) if focal else FOCAL_RATIO * max(width, height)
         intr = torch.tensor(
             [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
         )
         hyps50, agg50, root50 = self._lift_50hz(
-            px50, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed, progress,
-            self.config.eval.overlap if overlap is None else overlap,
+            px50, first, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed,
+            progress, self.config.eval.overlap if overlap is None else overlap,
         )  # fmt: skip
-        n = len(pixels)
-        back = (
-            (lambda a: resample_to(a, MODEL_FPS, src_fps, n))
-            if len(px50) != n or (src_fps != MODEL_FPS)
-            else (lambda a: a)
-        )
-        hyps, agg, root = back(hyps50), back(agg50), back(root50)
+        # Back to the input frames: input frame i sits at model frame (start + i) * 50 / fps.
+        back_lo, back_w = _model_positions(len(pixels), src_fps, start_frame, first, n50)
+        hyps, agg, root = (interpolate(a, back_lo, back_w) for a in (hyps50, agg50, root50))
         hyps = hyps - hyps[..., :1, :]
         agg = agg - agg[..., :1, :]
         spread = np.sqrt(((hyps - hyps.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(1))
@@ -304,7 +316,7 @@ class Lifter:
             "focal_px": focal_px,
             "source": kp.source,
             "seconds": round(seconds, 3),
-            "frames_per_second": round(n / seconds, 2) if seconds > 0 else None,
+            "frames_per_second": round(len(pixels) / seconds, 2) if seconds > 0 else None,
             "filled_joints": int(filled.sum()),
         }
         return LiftResult(
@@ -314,13 +326,19 @@ class Lifter:
 
     @torch.no_grad()
     def _lift_50hz(
-        self, px: np.ndarray, width: int, height: int, intr: torch.Tensor, hypotheses: int,
-        steps: int, aggregate: str, flip: bool, batch: int, seed: int, progress: bool,
-        overlap: float,
+        self, px: np.ndarray, first: int, width: int, height: int, intr: torch.Tensor,
+        hypotheses: int, steps: int, aggregate: str, flip: bool, batch: int, seed: int,
+        progress: bool, overlap: float,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """Model-rate pixels ``(N, 17, 2)`` of absolute model frames ``first..first+N-1`` ->
+        hypotheses ``(N, H, 17, 3)``, aggregate ``(N, 17, 3)`` and root ``(N, 3)``."""
         cfg = self.config
         frames = cfg.model.frames
-        pix_windows, starts = split_windows(px.astype(np.float32), frames, overlap)
+        last = first + len(px) - 1
+        starts = grid_starts(first, last, frames, overlap)
+        pix_windows = np.stack(
+            [px[np.clip(np.arange(s, s + frames), first, last) - first] for s in starts]
+        ).astype(np.float32)
         windows = normalize_keypoints(
             torch.from_numpy(pix_windows), width, height, cfg.data.normalization
         ).numpy()
@@ -346,8 +364,7 @@ class Lifter:
             root[i : i + batch] = r.numpy()
             bar.update(len(x))
         bar.close()
-        length = len(px)
-        return tuple(blend_windows(a, starts, length) for a in (hyps, agg, root))
+        return tuple(blend_grid(a, starts, first, last) for a in (hyps, agg, root))
 
     def _window_generator(self, seed: int, window: np.ndarray) -> torch.Generator:
         """A generator seeded by ``seed`` and the window's own 2D: a window gets the same
@@ -436,16 +453,13 @@ class Lifter:
         return int(w), int(h)
 
 
-def _resampled_count(length: int, src_fps: float, dst_fps: float) -> int:
-    if src_fps == dst_fps:
-        return length
-    return int(np.floor((length - 1) * dst_fps / src_fps + 1e-9)) + 1
-
-
-def _resample_rate(seq: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
-    if src_fps == dst_fps:
-        return seq
-    return resample_to(seq, src_fps, dst_fps, _resampled_count(len(seq), src_fps, dst_fps))
+def _model_positions(
+    length: int, fps: float, start_frame: int, first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``length`` input frames falls among ``count`` model frames that begin at
+    absolute model frame ``first``."""
+    absolute = (start_frame + np.arange(length)) * (MODEL_FPS / fps)
+    return sample_positions(absolute, first, count)
 
 
 def _check_in_image(pixels: np.ndarray, width: int, height: int) -> None:

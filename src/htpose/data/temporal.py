@@ -6,6 +6,8 @@ frame repeated), the convention of the field's seq2seq lifters.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 MODEL_FPS = 50.0
@@ -85,4 +87,66 @@ def blend_windows(windows: np.ndarray, starts: list[int], length: int) -> np.nda
         n = min(size, length - s)
         total[s : s + n] += win[:n] * w[:n]
         weight[s : s + n] += w[:n]
+    return (total / weight).astype(windows.dtype)
+
+
+def sample_positions(
+    absolute: np.ndarray, first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional positions ``absolute`` on a recording's frame axis, as (frame before, weight
+    of the one after) among the ``count`` frames that begin at absolute frame ``first``
+    (held at both ends)."""
+    base = np.floor(absolute + 1e-9)
+    w = np.clip(absolute - base, 0.0, 1.0)
+    lo = base.astype(np.int64) - first
+    w = np.where((lo < 0) | (lo >= count - 1), 0.0, w)
+    return np.clip(lo, 0, count - 1), w
+
+
+def stream_positions(
+    length: int, fps: float, start_frame: int = 0, rate: float = MODEL_FPS
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """The model-rate frames spanned by ``length`` input frames at ``fps`` that begin at
+    input frame ``start_frame`` of a longer recording, on that recording's clock.
+
+    Returns ``(first, lo, w)``: the absolute index of the first model frame and, per model
+    frame, its place among the input frames (:func:`sample_positions`). Positions come from
+    absolute indices only, so a piece of a recording resamples bit-identically to the same
+    span of the whole.
+    """
+    k0 = math.ceil(start_frame * rate / fps - 1e-9)
+    k1 = max(k0, math.floor((start_frame + length - 1) * rate / fps + 1e-9))
+    lo, w = sample_positions(np.arange(k0, k1 + 1) * (fps / rate), start_frame, length)
+    return k0, lo, w
+
+
+def interpolate(seq: np.ndarray, lo: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``seq`` ``(T, ...)`` at fractional positions ``lo + w`` (linear, held at the end)."""
+    hi = np.minimum(lo + 1, len(seq) - 1)
+    weight = w.reshape(-1, *([1] * (seq.ndim - 1)))
+    return (seq[lo] * (1 - weight) + seq[hi] * weight).astype(seq.dtype)
+
+
+def grid_starts(first: int, last: int, size: int, overlap: float = 0.0) -> list[int]:
+    """Window starts on an absolute grid (multiples of the stride from frame 0 of the
+    recording) for the frames ``first..last``: the same windows whatever piece is lifted."""
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    stride = size if overlap == 0.0 else max(1, int(size * (1 - overlap)))
+    m_lo = max(0, (first - size + 1) // stride)
+    return [m * stride for m in range(m_lo, last // stride + 1) if m * stride + size > first]
+
+
+def blend_grid(windows: np.ndarray, starts: list[int], first: int, last: int) -> np.ndarray:
+    """Windows ``(N, size, ...)`` at absolute ``starts`` blended onto frames ``first..last``
+    (weights of :func:`blend_weights`; frames outside the span are dropped)."""
+    size = windows.shape[1]
+    n = last - first + 1
+    w = blend_weights(size).reshape(size, *([1] * (windows.ndim - 2)))
+    total = np.zeros((n, *windows.shape[2:]), np.float64)
+    weight = np.zeros((n,) + (1,) * (windows.ndim - 2), np.float64)
+    for win, s in zip(windows, starts):
+        a, b = max(s, first), min(s + size, last + 1)
+        total[a - first : b - first] += win[a - s : b - s] * w[a - s : b - s]
+        weight[a - first : b - first] += w[a - s : b - s]
     return (total / weight).astype(windows.dtype)
