@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from htpose.diffusion.ddim import DDIMSampler
@@ -77,3 +78,49 @@ def test_hypotheses_differ_and_are_root_relative():
     assert out.shape == (1, 4, 5, 17, 3)
     assert torch.equal(out[..., 0, :], torch.zeros_like(out[..., 0, :]))
     assert (out[:, 0] - out[:, 1]).abs().max() > 1e-4
+
+
+def test_ddim_update_matches_hand_computed_values():
+    """Two DDIM steps with a denoiser that depends on y_t and t, against the closed form
+    computed here in float64 from the cosine schedule's formula (Nichol & Dhariwal)."""
+    import math
+
+    steps, T = 2, 1000
+    schedule = NoiseSchedule(T, "cosine")
+
+    def alpha_bar(t: int) -> float:
+        s = 0.008
+        f = lambda u: math.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+        if t == T - 1:  # the last beta (1 in closed form) is clipped to 0.999
+            return f(T - 1) / f(0) * 0.001
+        return f(t + 1) / f(0)
+
+    def predict(y, t):  # not constant: y_0 guess shrinks y_t by a t-dependent factor
+        return 0.5 * y * (1.0 + t[:, None].double() / T) - 0.1
+
+    eta = 0.5  # every term of the update matters (with eta 1 the eps term vanishes at t 999)
+    sampler = DDIMSampler(schedule, steps, eta=eta, clip=None)
+    ts = sampler.timesteps()
+    assert ts == [(999, 499), (499, -1)]
+    for (t, t_next), a_ref in zip(ts, (alpha_bar(999), alpha_bar(499))):
+        assert schedule.alpha_bar(torch.tensor(t)).item() == pytest.approx(a_ref, rel=1e-5)
+
+    gen = torch.Generator().manual_seed(3)
+    shape = (2, 4)
+    out = sampler.sample(predict, shape, gen, dtype=torch.float64)
+
+    # The same draws, by hand.
+    gen = torch.Generator().manual_seed(3)
+    y = torch.randn(shape, generator=gen, dtype=torch.float64)
+    a, a_next = schedule.alpha_bar(torch.tensor(999)).item(), schedule.alpha_bar(
+        torch.tensor(499)
+    ).item()
+    y0 = 0.5 * y * (1.0 + 999 / T) - 0.1
+    eps = (y - math.sqrt(a) * y0) / math.sqrt(1 - a)
+    sigma = eta * math.sqrt((1 - a / a_next) * (1 - a_next) / (1 - a))
+    z = torch.randn(shape, generator=gen, dtype=torch.float64)
+    y1 = math.sqrt(a_next) * y0 + math.sqrt(1 - a_next - sigma**2) * eps + sigma * z
+    expected = 0.5 * y1 * (1.0 + 499 / T) - 0.1
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    # And the values are not degenerate: the update mixed all three terms.
+    assert 0 < sigma < 1 and math.sqrt(1 - a_next - sigma**2) > 0.01

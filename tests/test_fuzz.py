@@ -12,6 +12,7 @@ import io
 import json
 import os
 import struct
+import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -36,6 +37,7 @@ from htpose.errors import HtposeError
 from htpose.model.denoiser import Denoiser
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # structured_fuzz
 EXAMPLES = int(os.environ.get("HTPOSE_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -463,41 +465,103 @@ def test_cli_with_fuzzed_files(tmp_path, capsys, good_checkpoint, data, which):
         )
 
 
-@FUZZ
-@given(
-    args=st.lists(
-        st.sampled_from(
-            [
-                "--hypotheses",
-                "--steps",
-                "--aggregate",
-                "--views",
-                "--subjects",
-                "--split",
-                "0",
-                "-1",
-                "x",
-                "1,2",
-                "nan",
-                "jpma",
-                "S1",
-                "99",
-                "--fps",
-                "--batch",
-            ]
-        ),
-        max_size=6,
-    )
-)
-def test_cli_with_fuzzed_options(tmp_path, capsys, good_checkpoint, args):
-    ckpt = good_checkpoint
-    missing = tmp_path / "nowhere.npz"
+_VALUES = ["0", "-1", "x", "1,2", "nan", "inf", "1e30", "0.5", "2", "99", ""]
+
+
+def _fuzz_cli(capsys, argv: list[str]) -> None:
     try:
-        _cli(
-            capsys,
-            ["evaluate", "--checkpoint", str(ckpt), "--data", str(missing), "--no-progress", *args],
-        )
+        _cli(capsys, argv)
     except SystemExit as exc:  # argparse's usage errors exit 2 with a usage line
         assert exc.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("htpose: error:") and "\n" not in err, err
+
+
+@FUZZ
+@given(
+    args=st.lists(
+        st.sampled_from(
+            ["--hypotheses", "--steps", "--aggregate", "--views", "--subjects", "--split",
+             "--fps", "--batch", "--overlap", "--cameras", "--max-memory", "--noisy",
+             "jpma", "S9", "test", "random:2:0", "random:0:1", "1G", *_VALUES]
+        ),
+        max_size=6,
+    )
+)
+def test_cli_with_fuzzed_evaluate_options(tmp_path, capsys, good_checkpoint, small_cmu, args):
+    """Options paired with real data, so they reach the evaluation itself."""
+    base = ["evaluate", "--checkpoint", str(good_checkpoint), "--data", str(small_cmu),
+            "--split", "test", "--views", "0", "--subjects", "S9", "--no-progress"]  # fmt: skip
+    _fuzz_cli(capsys, [*base, *args])
+
+
+@FUZZ
+@given(
+    args=st.lists(
+        st.sampled_from(
+            ["--fps", "--focal", "--threshold", "--hypotheses", "--steps", "--start-frame",
+             "--overlap", "--batch", "--aggregate", "--width", "--height", "--max-memory",
+             "mean", "jpma", "64M", *_VALUES]
+        ),
+        max_size=6,
+    )
+)
+def test_cli_with_fuzzed_lift_options(tmp_path, capsys, good_checkpoint, args):
+    """Options paired with a valid keypoint file, so they reach the lifting itself."""
+    kp = tmp_path / "kp.npz"
+    rng = np.random.default_rng(0)
+    np.savez(kp, keypoints=500 + rng.normal(0, 50, (30, 17, 2)), fps=np.float64(30),
+             width=1000, height=1000)  # fmt: skip
+    out = tmp_path / "o.npz"
+    base = ["lift", str(kp), "-o", str(out), "--checkpoint", str(good_checkpoint),
+            "--no-progress", "--hypotheses", "1", "--steps", "1"]  # fmt: skip
+    _fuzz_cli(capsys, [*base, *args])
+    if out.exists():
+        from htpose.lift import load_result
+
+        assert np.isfinite(load_result(out).joints_3d).all()
+
+
+# -- structure-aware: valid-looking files, mutated (see structured_fuzz.py) ----------------
+
+
+@pytest.fixture(scope="module")
+def tiny_lifter():
+    from htpose.config import Config
+    from htpose.lift import Lifter
+    from htpose.model.denoiser import ModelConfig
+
+    cfg = Config()
+    cfg.model = ModelConfig(frames=9, width=16, depth=1, heads=2)
+    torch.manual_seed(0)
+    return Lifter(Denoiser(cfg.model), cfg)
+
+
+@pytest.mark.parametrize("reader", __import__("structured_fuzz").READERS)
+def test_structured_fuzz_reaches_the_readers_and_the_lifter(tmp_path, reader, tiny_lifter,
+                                                            cameras_path):  # fmt: skip
+    import random
+
+    import structured_fuzz as sf
+
+    real = json.loads(cameras_path.read_text()) if reader == "cameras" else None
+    outcomes: Counter[str] = Counter()
+    rng = random.Random(f"{reader}-{EXAMPLES}")
+    for i in range(max(EXAMPLES, 25)):
+        case_dir = tmp_path / str(i)
+        case_dir.mkdir()
+        path = sf.write_case(reader, rng, case_dir, real)
+        result = _outcome(reader + "_structured", sf.read_case, reader, path)
+        if result is None:
+            outcomes["error"] += 1
+            continue
+        outcomes["read"] += 1
+        if hasattr(result, "pixels"):
+            lifted = _outcome("lift_structured", tiny_lifter, result, image_size=(1280, 720),
+                              fps=result.fps or 30, hypotheses=1, steps=1)  # fmt: skip
+            if lifted is not None:
+                outcomes["lifted"] += 1
+                assert np.isfinite(lifted.joints_3d).all()
+                assert lifted.joints_3d.shape == (len(result), 17, 3)
+    # The generator keeps most inputs readable, so the code past parsing really runs.
+    assert outcomes["read"] >= 0.2 * sum(outcomes.values()), outcomes

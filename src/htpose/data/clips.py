@@ -93,17 +93,19 @@ def read_clips(path: str | Path, fps: float | None = None) -> ClipCollection:
     rate = fps if fps is not None else meta.get("fps")
     if rate is None:
         raise DataError(f"{path}: no frame rate: add 'fps' to {meta_path.name} or pass --fps")
-    if not isinstance(rate, (int, float)) or not np.isfinite(rate) or rate <= 0:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 10_000:
         raise DataError(f"{path}: invalid frame rate {rate!r}")
     splits = meta.get("splits", {})
-    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+    if not isinstance(splits, dict) or not all(
+        isinstance(v, list) and all(isinstance(n, str) for n in v) for v in splits.values()
+    ):
         raise DataError(f"{meta_path}: 'splits' must map split names to lists of clip names")
     for split, names in splits.items():
         missing = [n for n in names if n not in clips]
         if missing:
             raise DataError(f"{meta_path}: split {split!r} names missing clip {missing[0]!r}")
     actions = meta.get("actions", {})
-    if not isinstance(actions, dict):
+    if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
         raise DataError(f"{meta_path}: 'actions' must map clip names to action names")
     return ClipCollection(clips, float(rate), splits, {str(k): str(v) for k, v in actions.items()})
 
