@@ -322,3 +322,18 @@ def test_pickle_module_is_not_imported_by_readers():
     offenders = [p.name for p in src.rglob("*.py") if "pickle.load" in p.read_text()]
     assert offenders == []
     assert pickle  # the test module itself uses pickle only to craft payloads
+
+
+def test_a_stray_carriage_return_in_a_csv_is_a_clean_error(tmp_path, capsys):
+    path = tmp_path / "landmarks.csv"
+    row = ",".join(["0.5", "0.5", "0", "1"] * 33)
+    path.write_bytes(f"{row}\n{row[:20]}\r{row[20:]}\n".encode())
+    code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "100",
+                 "--height", "100"])  # fmt: skip
+    _one_line_error(capsys, code, "CSV")
+
+
+def test_evaluate_refuses_absurd_hypotheses_before_allocating(capsys):
+    _one_line_error(capsys, main(["evaluate", "--hypotheses", "1000000"]), "hypotheses")
+    code = main(["evaluate", "--hypotheses", "1000", "--max-memory", "100M", "--no-progress"])
+    _one_line_error(capsys, code, "budget")

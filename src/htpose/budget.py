@@ -93,3 +93,17 @@ def forward_bytes(
     work = _TRAIN_WORK if training else _INFER_WORK
     attention = sequences * joints * heads * frames * frames * (3 if training else 1)
     return FLOAT_BYTES * (tokens * width * work + attention)
+
+
+def fit_batch(batch: int, passes: int, frames: int, joints: int, width: int, heads: int) -> int:
+    """The largest batch of windows up to ``batch`` whose sampling (``passes`` denoiser
+    passes per window at once: hypotheses x 2 with test-time flip) fits the budget; an
+    error if not even one window fits."""
+
+    def need(b: int) -> float:
+        return forward_bytes(b * passes, frames, joints, width, heads)
+
+    while batch > 1 and need(batch) > limit():
+        batch //= 2
+    check(need(batch), f"one window of {frames} frames x {passes} denoiser passes")
+    return batch

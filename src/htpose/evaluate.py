@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from htpose import budget
 from htpose.aggregation import ORACLE_AGGREGATIONS, aggregate
-from htpose.config import Config
+from htpose.config import MAX_HYPOTHESES, Config
 from htpose.data.camera import normalize_keypoints
 from htpose.data.sequences import DetectorNoise, Sequence, noise_seed, person_scale
 from htpose.data.temporal import blend_windows, split_windows
@@ -73,6 +74,15 @@ def evaluate(
     are blended (:func:`~htpose.data.temporal.blend_windows`); 0 predicts every frame once.
     """
     overlap = cfg.eval.overlap if overlap is None else overlap
+    if not hypotheses or not all(1 <= h <= MAX_HYPOTHESES for h in hypotheses):
+        raise HtposeError(f"hypotheses must each be in [1, {MAX_HYPOTHESES}], got {hypotheses}")
+    if not 1 <= steps <= cfg.diffusion.timesteps:
+        raise HtposeError(f"steps must be in [1, {cfg.diffusion.timesteps}], got {steps}")
+    if not 0.0 <= overlap <= 0.9:
+        raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
+    m = cfg.model
+    passes = max(hypotheses) * (2 if flip_test else 1)
+    batch_windows = budget.fit_batch(batch_windows, passes, m.frames, m.joints, m.width, m.heads)
     if any(s.joints_3d is None for s in sequences):
         raise HtposeError("evaluation needs 3D ground truth for every sequence")
     if "jpma" in aggregations and any(not s.camera.calibrated for s in sequences):

@@ -286,7 +286,9 @@ class Lifter:
             f"{len(filled_px)} frames at {src_fps:g} fps ({n50} frames at the model's 50 Hz) "
             f"x {hypotheses} hypotheses",
         )
-        batch = self._fitting_batch(batch, hypotheses, flip)
+        m = self.config.model
+        passes = hypotheses * (2 if flip else 1)
+        batch = budget.fit_batch(batch, passes, m.frames, m.joints, m.width, m.heads)
 
         tick = time.perf_counter()
         px50 = interpolate(filled_px, lo, w)
@@ -421,19 +423,6 @@ class Lifter:
             raise HtposeError(f"threshold must be in [0, 1], got {threshold}")
         if focal is not None and not 0 < focal <= 1e6:
             raise HtposeError(f"focal length must be in (0, 1e6] pixels, got {focal}")
-
-    def _fitting_batch(self, batch: int, hypotheses: int, flip: bool) -> int:
-        """The largest batch of windows up to ``batch`` whose sampling fits the budget."""
-        m = self.config.model
-        passes = hypotheses * (2 if flip else 1)
-
-        def need(b: int) -> float:
-            return budget.forward_bytes(b * passes, m.frames, m.joints, m.width, m.heads)
-
-        while batch > 1 and need(batch) > budget.limit():
-            batch //= 2
-        budget.check(need(batch), f"one window of {m.frames} frames x {hypotheses} hypotheses")
-        return batch
 
     @staticmethod
     def _image_size(kp: Keypoints2D, size: tuple[int, int] | None) -> tuple[int, int]:

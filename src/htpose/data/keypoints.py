@@ -333,7 +333,10 @@ def read_mediapipe(path: Path) -> Keypoints2D:
 
 def _mediapipe_csv(path: Path) -> np.ndarray:
     text = read_text(path, "MediaPipe CSV")
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV file: {exc}") from exc
     if rows and not _is_number(rows[0][-1]):
         rows = rows[1:]  # header
     if not rows:
