@@ -102,8 +102,13 @@ def run_reader(reader: str, examples: int, lifter: Lifter, args, real_cameras) -
             if growth > args.max_growth_mb:
                 outcome = "over budget"
             counts[outcome] += 1
-    return {"tried": examples - counts["not writable"], **counts, "peak_rss_growth_mb": round(worst, 1),
-            "peak_rss_mb": round(_rss_mb(), 1), "crash_examples": crashes[:5]}  # fmt: skip
+    return {
+        "tried": examples - counts["not writable"],
+        **counts,
+        "peak_rss_growth_mb": round(worst, 1),
+        "peak_rss_mb": round(_rss_mb(), 1),
+        "crash_examples": crashes[:5],
+    }
 
 
 def main() -> None:

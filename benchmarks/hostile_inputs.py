@@ -198,10 +198,12 @@ def main() -> None:
         print(f"{r['case']:46} {r['exit']:4d} {r['outcome']:14} {str(r['code_ran']):>4} "
               f"{str(r['input_changed']):>7} {len(r['left_files']):5d}")  # fmt: skip
     worst = max(r["peak_rss_mb_so_far"] for r in rows)
-    print(f"\n{len(rows)} cases; crashes {sum(r['outcome'] == 'crash' for r in rows)}; "
-          f"code ran {sum(r['code_ran'] for r in rows)}; inputs changed "
-          f"{sum(r['input_changed'] for r in rows)}; partial outputs "
-          f"{sum(bool(r['left_files']) for r in rows)}; peak memory of any case {worst} MB")
+    print(
+        f"\n{len(rows)} cases; crashes {sum(r['outcome'] == 'crash' for r in rows)}; "
+        f"code ran {sum(r['code_ran'] for r in rows)}; inputs changed "
+        f"{sum(r['input_changed'] for r in rows)}; partial outputs "
+        f"{sum(bool(r['left_files']) for r in rows)}; peak memory of any case {worst} MB"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -60,8 +60,10 @@ def coco_dataset(rng: random.Random) -> Any:
     frames = rng.randint(1, 20)
     images = [{"id": i, "width": 1280, "height": 720, "file_name": f"{i}.jpg"} for i in
               range(frames)]  # fmt: skip
-    anns = [{"image_id": i, "id": i, "keypoints": [v if k % 3 != 2 else 2 for k, v in
-             enumerate(_person(rng, 17, i))], "num_keypoints": 17} for i in range(frames)]  # fmt: skip
+    anns = []
+    for i in range(frames):
+        flags = [v if k % 3 != 2 else 2 for k, v in enumerate(_person(rng, 17, i))]
+        anns.append({"image_id": i, "id": i, "keypoints": flags, "num_keypoints": 17})
     return {"images": images, "annotations": anns}
 
 
@@ -128,11 +130,18 @@ def cameras(rng: random.Random, real: dict | None = None) -> Any:
 def config(rng: random.Random) -> Any:
     return {
         "name": "fuzz",
-        "model": {"frames": rng.choice([9, 27]), "width": 16, "depth": 2, "heads": 2,
-                  "pruning": {"tcep": True, "keep_ratio": 0.5, "mgptp": True,
-                              "mgptp_layer": 1}},  # fmt: skip
-        "data": {"noise_prob": 0.5, "cameras": {"enabled": True, "height": [0.5, 3.0]},
-                 "pose": {"tilt_prob": 0.1}},  # fmt: skip
+        "model": {
+            "frames": rng.choice([9, 27]),
+            "width": 16,
+            "depth": 2,
+            "heads": 2,
+            "pruning": {"tcep": True, "keep_ratio": 0.5, "mgptp": True, "mgptp_layer": 1},
+        },  # fmt: skip
+        "data": {
+            "noise_prob": 0.5,
+            "cameras": {"enabled": True, "height": [0.5, 3.0]},
+            "pose": {"tilt_prob": 0.1},
+        },  # fmt: skip
         "diffusion": {"sampling_steps": 2, "hypotheses": 2},
         "train": {"steps": 3, "lr": 0.001, "batch_size": 2},
         "eval": {"overlap": 0.5},
@@ -221,8 +230,10 @@ def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
         buf[i] = rng.randrange(256)
         return bytes(buf)
     i = rng.randrange(len(buf) + 1)
-    return bytes(buf[:i]) + bytes(rng.randrange(256) for _ in range(rng.randint(1, 8))) + bytes(
-        buf[i:]
+    return (
+        bytes(buf[:i])
+        + bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        + bytes(buf[i:])
     )
 
 
@@ -282,8 +293,13 @@ def json_case(make: Callable[[random.Random], Any]) -> Callable[[random.Random],
 
 def write_case(reader: str, rng: random.Random, folder: Path, real_cameras: dict | None) -> Path:
     """Write one fuzzed input for ``reader`` into ``folder``; returns the path to read."""
-    json_makers = {"coco_results": coco_results, "coco_dataset": coco_dataset,
-                   "mmpose": mmpose, "openpose": openpose, "mediapipe_json": mediapipe_json}  # fmt: skip
+    json_makers = {
+        "coco_results": coco_results,
+        "coco_dataset": coco_dataset,
+        "mmpose": mmpose,
+        "openpose": openpose,
+        "mediapipe_json": mediapipe_json,
+    }
     if reader in json_makers:
         path = folder / ("pose_keypoints.json" if reader == "openpose" else f"{reader}.json")
         path.write_bytes(json_case(json_makers[reader])(rng))

@@ -102,7 +102,7 @@ def test_ddim_update_matches_hand_computed_values():
     sampler = DDIMSampler(schedule, steps, eta=eta, clip=None)
     ts = sampler.timesteps()
     assert ts == [(999, 499), (499, -1)]
-    for (t, t_next), a_ref in zip(ts, (alpha_bar(999), alpha_bar(499))):
+    for (t, _), a_ref in zip(ts, (alpha_bar(999), alpha_bar(499))):
         assert schedule.alpha_bar(torch.tensor(t)).item() == pytest.approx(a_ref, rel=1e-5)
 
     gen = torch.Generator().manual_seed(3)
@@ -112,9 +112,10 @@ def test_ddim_update_matches_hand_computed_values():
     # The same draws, by hand.
     gen = torch.Generator().manual_seed(3)
     y = torch.randn(shape, generator=gen, dtype=torch.float64)
-    a, a_next = schedule.alpha_bar(torch.tensor(999)).item(), schedule.alpha_bar(
-        torch.tensor(499)
-    ).item()
+    a, a_next = (
+        schedule.alpha_bar(torch.tensor(999)).item(),
+        schedule.alpha_bar(torch.tensor(499)).item(),
+    )
     y0 = 0.5 * y * (1.0 + 999 / T) - 0.1
     eps = (y - math.sqrt(a) * y0) / math.sqrt(1 - a)
     sigma = eta * math.sqrt((1 - a / a_next) * (1 - a_next) / (1 - a))

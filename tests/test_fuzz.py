@@ -481,9 +481,27 @@ def _fuzz_cli(capsys, argv: list[str]) -> None:
 @given(
     args=st.lists(
         st.sampled_from(
-            ["--hypotheses", "--steps", "--aggregate", "--views", "--subjects", "--split",
-             "--fps", "--batch", "--overlap", "--cameras", "--max-memory", "--noisy",
-             "jpma", "S9", "test", "random:2:0", "random:0:1", "1G", *_VALUES]
+            [
+                "--hypotheses",
+                "--steps",
+                "--aggregate",
+                "--views",
+                "--subjects",
+                "--split",
+                "--fps",
+                "--batch",
+                "--overlap",
+                "--cameras",
+                "--max-memory",
+                "--noisy",
+                "jpma",
+                "S9",
+                "test",
+                "random:2:0",
+                "random:0:1",
+                "1G",
+                *_VALUES,
+            ]
         ),
         max_size=6,
     )
@@ -499,9 +517,24 @@ def test_cli_with_fuzzed_evaluate_options(tmp_path, capsys, good_checkpoint, sma
 @given(
     args=st.lists(
         st.sampled_from(
-            ["--fps", "--focal", "--threshold", "--hypotheses", "--steps", "--start-frame",
-             "--overlap", "--batch", "--aggregate", "--width", "--height", "--max-memory",
-             "mean", "jpma", "64M", *_VALUES]
+            [
+                "--fps",
+                "--focal",
+                "--threshold",
+                "--hypotheses",
+                "--steps",
+                "--start-frame",
+                "--overlap",
+                "--batch",
+                "--aggregate",
+                "--width",
+                "--height",
+                "--max-memory",
+                "mean",
+                "jpma",
+                "64M",
+                *_VALUES,
+            ]
         ),
         max_size=6,
     )

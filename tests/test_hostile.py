@@ -76,7 +76,9 @@ def test_convert_h36m_needs_allow_pickle_and_reads_nothing_without_it(tmp_path, 
     marker = tmp_path / MARKER
     crafted = _crafted_npz(tmp_path / "crafted.npz", marker)
     out = tmp_path / "h36m.npz"
-    _one_line_error(capsys, main(["convert-h36m", str(crafted), "--out", str(out)]), "--allow-pickle")
+    _one_line_error(
+        capsys, main(["convert-h36m", str(crafted), "--out", str(out)]), "--allow-pickle"
+    )
     assert not marker.exists() and not out.exists()
 
 

@@ -20,6 +20,26 @@ def test_denoiser_shapes_and_condition_split():
     assert torch.allclose(joint, split, atol=1e-6)
 
 
+def test_denoiser_outputs_depend_on_their_own_window_and_across_time():
+    """Values, not shapes: a window's output ignores the rest of the batch, and a change of
+    the 2D in the first frame reaches the last frame (temporal attention) and other joints
+    (spatial attention)."""
+    torch.manual_seed(0)
+    model = Denoiser(ModelConfig(frames=9, width=16, depth=2, heads=2, drop_path=0.0)).eval()
+    x, y, t = torch.randn(3, 9, 17, 2), torch.randn(3, 9, 17, 3), torch.tensor([10, 500, 900])
+    out = model(y, t, model.encode_condition(x))
+    x2 = x.clone()
+    x2[1:] = torch.randn(2, 9, 17, 2)
+    out2 = model(y, t, model.encode_condition(x2))
+    torch.testing.assert_close(out[0], out2[0], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(out[1], out2[1])
+    x3 = x.clone()
+    x3[0, 0, 5] += 1.0  # one joint of the first frame
+    out3 = model(y, t, model.encode_condition(x3))
+    assert (out3[0, 8] - out[0, 8]).abs().max() > 1e-4  # the last frame sees it
+    assert (out3[0, 0, 12] - out[0, 0, 12]).abs().max() > 1e-4  # another joint sees it
+
+
 def test_denoiser_rejects_wrong_window_length():
     model = Denoiser(ModelConfig(frames=9, width=16, depth=1, heads=2))
     try:

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -180,3 +181,17 @@ def _read_pickled_state(path: Path) -> dict[str, torch.Tensor]:
     ):
         raise CheckpointError(f"{path} holds no state dict of named tensors")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def uncertainty_scale(meta: dict[str, Any]) -> np.ndarray | None:
+    """Per-joint calibration factors ``(17,)`` from a checkpoint's meta, if it has them."""
+    entry = meta.get("uncertainty") if isinstance(meta, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        scale = np.asarray(entry["scale"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if scale.shape != (17,) or not np.isfinite(scale).all() or (scale < 0).any():
+        return None
+    return scale

@@ -98,7 +98,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from htpose.aggregation import AGGREGATIONS
-    from htpose.checkpoint import load_model
+    from htpose.calibration import calibration_report
+    from htpose.checkpoint import load_model, uncertainty_scale
     from htpose.data.sources import load_sequences
     from htpose.evaluate import add_noise, evaluate, noise_from_config, result_json
     from htpose.io import write_json
@@ -167,6 +168,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"\n{result.frames} frames in {result.seconds:.1f} s of sampling: {result.fps:.1f} frames/s"
     )
+    calib = calibration_report(result.mean_errors, result.spread, uncertainty_scale(meta))
+    print(_coverage_line(calib, hyps[-1]))
     if args.json:
         primary = (args.aggregate[0], hyps[-1])
         write_json(
@@ -181,10 +184,69 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "input": input_kind,
                     "flip_test": not args.no_flip,
                     "train_step": meta.get("step"),
+                    "calibration": calib,
                 },
             ),
         )
         print(f"wrote {args.json}")
+    return 0
+
+
+def _coverage_line(calib: dict, hypotheses: int) -> str:
+    def fmt(cov: dict) -> str:
+        return " / ".join(f"{v:.2f}" for v in cov.values())
+
+    line = (
+        f"uncertainty (H={hypotheses}): mean error {calib['error_mm']:.1f} mm, hypothesis "
+        f"spread {calib['raw_spread_mm']:.1f} mm; share within 1/2/3 x spread: {fmt(calib['raw'])}"
+    )
+    if "calibrated" in calib:
+        line += (
+            f"; within 1/2/3 x calibrated radius ({calib['calibrated_radius_mm']:.1f} mm): "
+            f"{fmt(calib['calibrated'])}"
+        )
+    return line
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from htpose.calibration import calibration_report, fit_scale
+    from htpose.checkpoint import load_model, save_checkpoint
+    from htpose.data.sources import load_sequences
+    from htpose.evaluate import evaluate
+    from htpose.io import OutputSet
+
+    outputs = OutputSet([args.out], [args.checkpoint])
+    model, cfg, meta = load_model(args.checkpoint)
+    camera_file, random_cameras = _camera_choice(args.cameras, cfg.data.camera_file)
+    sequences = load_sequences(
+        cfg.data.clips, camera_file, args.split, cfg.data.test_subjects, [0],
+        distortion=cfg.data.distortion, random_cameras=random_cameras,
+    )  # fmt: skip
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = evaluate(
+        model, cfg, sequences, (args.hypotheses,), args.steps, ("mean",), True, 0,
+        cfg.eval.batch_windows, progress=not args.no_progress,
+    )  # fmt: skip
+    scale = fit_scale(result.mean_errors, result.spread, args.level)
+    report = calibration_report(result.mean_errors, result.spread, scale)
+    meta = dict(meta)
+    meta["uncertainty"] = {
+        "scale": np.round(scale, 4).tolist(),
+        "level": args.level,
+        "hypotheses": args.hypotheses,
+        "steps": args.steps,
+        "fitted_on": f"{args.split} split, cameras {args.cameras or 'h36m'}",
+        "coverage_on_fit": report,
+    }
+    with outputs:
+        save_checkpoint(outputs.stage(args.out), model, cfg, meta=meta)
+    print(_coverage_line(report, args.hypotheses))
+    print(f"per-joint factors {np.round(scale, 2).tolist()}; wrote {args.out}")
     return 0
 
 
@@ -421,9 +483,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from htpose.checkpoint import load_model
     from htpose.export import check_onnx, export_onnx
-    from htpose.lift import bundled_model_path
-
     from htpose.io import check_outputs
+    from htpose.lift import bundled_model_path
 
     check_outputs([args.onnx], [args.checkpoint or bundled_model_path()])
     model, cfg, _ = load_model(args.checkpoint or bundled_model_path())
@@ -438,10 +499,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from htpose.io import OutputSet
     from htpose.lift import load_result
     from htpose.render import plot_uncertainty, render_result
-
-    from htpose.io import OutputSet
 
     if Path(args.output).suffix.lower() not in (".gif", ".mp4"):
         raise HtposeError(f"cannot render to {Path(args.output).name!r}; use a .gif or .mp4 file")
@@ -638,6 +698,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser(
+        "calibrate", help="fit what the uncertainty means on val; write a calibrated checkpoint"
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="the calibrated checkpoint (.safetensors)")
+    p.add_argument("--split", default="val", help="split to fit on (default val)")
+    p.add_argument(
+        "--cameras", default="random:4:1", help="h36m camera JSON or random:N:SEED (default)"
+    )
+    p.add_argument("--hypotheses", type=_positive_int, default=5, help="H, as lifting uses")
+    p.add_argument("--steps", type=_positive_int, default=5)
+    p.add_argument("--level", type=float, default=0.68, help="coverage of the radius")
+    p.add_argument("--threads", type=_positive_int)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("convert-h36m", help="convert pickled Human3.6M files to pickle-free ones")
     p.add_argument("positions_3d", help="data_3d_h36m.npz")

@@ -36,6 +36,10 @@ class EvalResult:
     tables: dict[tuple[str, int], ErrorTable] = field(default_factory=dict)
     frames: int = 0
     seconds: float = 0.0
+    # Per joint and frame, for calibration: error of the mean of all hypotheses and their
+    # spread (RMS distance from that mean), metres, ``(N, J)`` each.
+    mean_errors: np.ndarray | None = None
+    spread: np.ndarray | None = None
 
     @property
     def fps(self) -> float:
@@ -113,6 +117,8 @@ def evaluate(
         key: [np.zeros((len(w[0]), frames, 17, 3), np.float32) for w in windows]
         for key in result.tables
     }
+    # The mean of all hypotheses (3 channels) and their spread (1), for calibration.
+    preds["spread"] = [np.zeros((len(w[0]), frames, 17, 4), np.float32) for w in windows]
 
     def gather(part: int, chunk: list[tuple[int, int]]) -> torch.Tensor:
         return torch.from_numpy(np.stack([windows[s][part][w] for s, w in chunk]))
@@ -128,6 +134,10 @@ def evaluate(
         tick = time.perf_counter()
         hyps = sample_hypotheses(model, sampler, x2d, h_max, flip_test, gen).cpu()
         result.seconds += time.perf_counter() - tick
+        centre = hyps.mean(dim=1)
+        spread = (hyps - centre[:, None]).pow(2).sum(-1).mean(1).sqrt()
+        for (s, w), mu, sd in zip(chunk, centre.numpy(), spread.numpy()):
+            preds["spread"][s][w] = np.concatenate([mu, sd[..., None]], -1)
         for agg, h in result.tables:
             out = aggregate(
                 agg,
@@ -143,6 +153,7 @@ def evaluate(
         bar.update(len(chunk))
     bar.close()
     result.frames = sum(len(s) for s in sequences)
+    result.mean_errors, result.spread = _errors_and_spread(preds["spread"], starts, sequences)
 
     for key, table in result.tables.items():
         for si, seq in enumerate(sequences):
@@ -165,6 +176,21 @@ def evaluate(
                 values["auc"] = np.array([auc(e[None]) for e in errs])
             table.add(seq.action, **values)
     return result
+
+
+def _errors_and_spread(
+    packed: list[np.ndarray], starts: list[list[int]], sequences: Seq[Sequence]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blend the windows' (mean, spread) back to frames; the mean's error per joint."""
+    errors, spreads = [], []
+    for win, st, seq in zip(packed, starts, sequences):
+        whole = blend_windows(win, st, len(seq))
+        mean, spread = whole[..., :3], whole[..., 3]
+        mean = mean - mean[:, :1]
+        valid = np.ones(len(seq), bool) if seq.valid is None else seq.valid
+        errors.append(np.linalg.norm(mean - seq.joints_3d, axis=-1)[valid])
+        spreads.append(spread[valid])
+    return np.concatenate(errors), np.concatenate(spreads)
 
 
 def result_json(result: EvalResult, primary: tuple[str, int], extra: dict | None = None) -> dict:

@@ -23,6 +23,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from htpose import budget
 from htpose.config import Config
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import sample_hypotheses
@@ -116,6 +117,32 @@ def _inference(
     return run
 
 
+def check_profile_sizes(
+    cfg: Config, hypotheses: int, steps: int, flip: bool, train_batch: int, timing_runs: int
+) -> None:
+    """Refuse settings that would take more memory or time than any profile needs."""
+    from htpose.config import MAX_HYPOTHESES
+    from htpose.errors import HtposeError
+
+    if not 1 <= hypotheses <= MAX_HYPOTHESES or not 1 <= steps <= cfg.diffusion.timesteps:
+        raise HtposeError(
+            f"--hypotheses must be in [1, {MAX_HYPOTHESES}] and --steps in "
+            f"[1, {cfg.diffusion.timesteps}]"
+        )
+    if not 0 <= timing_runs <= 1000 or not 1 <= train_batch <= 10_000:
+        raise HtposeError("--time must be in [0, 1000] and --train-batch in [1, 10000]")
+    m = cfg.model
+    passes = hypotheses * (2 if flip else 1)
+    budget.check(
+        budget.forward_bytes(passes, m.frames, m.joints, m.width, m.heads),
+        f"profiling {hypotheses} hypotheses of {m.frames} frames",
+    )
+    budget.check(
+        budget.forward_bytes(train_batch, m.frames, m.joints, m.width, m.heads, True) * m.depth,
+        f"a training step of {train_batch} windows",
+    )
+
+
 def profile_config(
     cfg: Config,
     hypotheses: int | None = None,
@@ -130,6 +157,7 @@ def profile_config(
     h = hypotheses or cfg.diffusion.hypotheses
     k = steps or cfg.diffusion.sampling_steps
     flip = cfg.diffusion.flip_test if flip_test is None else flip_test
+    check_profile_sizes(cfg, h, k, flip, train_batch, timing_runs)
     model = Denoiser(cfg.model)
     train_all, train_lin = count_macs(_train_step(model, cfg, train_batch))
     infer_all, infer_lin = inference_macs(model, cfg, h, k, flip)

@@ -159,8 +159,6 @@ def convert_h36m(
         os.replace(staged_clips.with_suffix(".json"), outputs.stage(targets[1]))
         if det is not None:
             buf = io.BytesIO()
-            np.savez_compressed(
-                buf, **{f"{clip}#{view}": arr for (clip, view), arr in det.items()}
-            )
+            np.savez_compressed(buf, **{f"{clip}#{view}": arr for (clip, view), arr in det.items()})
             atomic_write(outputs.stage(targets[2]), lambda fh: fh.write(buf.getvalue()))
     return targets

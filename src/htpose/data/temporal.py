@@ -90,9 +90,7 @@ def blend_windows(windows: np.ndarray, starts: list[int], length: int) -> np.nda
     return (total / weight).astype(windows.dtype)
 
 
-def sample_positions(
-    absolute: np.ndarray, first: int, count: int
-) -> tuple[np.ndarray, np.ndarray]:
+def sample_positions(absolute: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Fractional positions ``absolute`` on a recording's frame axis, as (frame before, weight
     of the one after) among the ``count`` frames that begin at absolute frame ``first``
     (held at both ends)."""
