@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import math
 import random
 import warnings
 from collections.abc import Callable
@@ -34,13 +33,36 @@ EXTREMES: list[Any] = [
 # -- valid documents ---------------------------------------------------------------------
 
 
+# A standing figure in image pixels, by keypoint name.
+_FIGURE = {
+    "nose": (400, 150), "l_eye": (405, 145), "r_eye": (395, 145), "l_ear": (410, 148),
+    "r_ear": (390, 148), "l_sh": (430, 190), "r_sh": (370, 190), "l_el": (440, 240),
+    "r_el": (360, 240), "l_wr": (445, 285), "r_wr": (355, 285), "l_hip": (420, 300),
+    "r_hip": (380, 300), "l_kn": (422, 370), "r_kn": (378, 370), "l_an": (424, 440),
+    "r_an": (376, 440), "neck": (400, 190), "mid_hip": (400, 300),
+}  # fmt: skip
+_COCO = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_sh", "r_sh", "l_el", "r_el", "l_wr",
+         "r_wr", "l_hip", "r_hip", "l_kn", "r_kn", "l_an", "r_an"]  # fmt: skip
+_ORDERS = {
+    17: _COCO,
+    18: ["nose", "neck", "r_sh", "r_el", "r_wr", "l_sh", "l_el", "l_wr", "r_hip", "r_kn", "r_an",
+         "l_hip", "l_kn", "l_an", "r_eye", "l_eye", "r_ear", "l_ear"],
+    25: ["nose", "neck", "r_sh", "r_el", "r_wr", "l_sh", "l_el", "l_wr", "mid_hip", "r_hip",
+         "r_kn", "r_an", "l_hip", "l_kn", "l_an", "r_eye", "l_eye", "r_ear", "l_ear"]
+        + ["l_an", "l_an", "l_an", "r_an", "r_an", "r_an"],  # BODY_25's feet
+}  # fmt: skip
+
+
 def _person(rng: random.Random, n: int, frame: int = 0, dims: int = 3) -> list[float]:
-    cx, cy = 400 + 3 * frame + rng.uniform(-5, 5), 300 + rng.uniform(-5, 5)
+    """A plausible person with ``n`` keypoints (COCO order first for 26/133; BODY_25 for 25),
+    walking right by 3 px a frame, with a little jitter."""
+    order = _ORDERS.get(n) or (_COCO + ["r_an"] * (n - 17))
     out: list[float] = []
-    for j in range(n):
-        out += [cx + 20 * math.sin(j), cy + 15 * j][: min(dims, 2)]
+    for name in order:
+        x, y = _FIGURE[name]
+        out += [x + 3 * frame + rng.uniform(-2, 2), y + rng.uniform(-2, 2)][: min(dims, 2)]
         if dims == 3:
-            out.append(round(rng.uniform(0.2, 1.0), 3))
+            out.append(round(rng.uniform(0.4, 1.0), 3))
     return out
 
 

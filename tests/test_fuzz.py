@@ -596,5 +596,7 @@ def test_structured_fuzz_reaches_the_readers_and_the_lifter(tmp_path, reader, ti
                 outcomes["lifted"] += 1
                 assert np.isfinite(lifted.joints_3d).all()
                 assert lifted.joints_3d.shape == (len(result), 17, 3)
-    # The generator keeps most inputs readable, so the code past parsing really runs.
-    assert outcomes["read"] >= 0.2 * sum(outcomes.values()), outcomes
+    # The generator keeps a good share of inputs readable, so the code past parsing runs.
+    assert outcomes["read"] >= 0.1 * (outcomes["read"] + outcomes["error"]), outcomes
+    if reader not in ("cameras", "config", "clips"):
+        assert outcomes["lifted"] >= 1, outcomes

@@ -350,3 +350,95 @@ def test_demo_runs_end_to_end_on_the_bundled_sample(tmp_path, capsys):
     assert load_result(out / "boxing_3d.npz").joints_3d.shape == (240, 17, 3)
     assert (out / "boxing_3d.gif").stat().st_size > 1000
     assert (out / "boxing_uncertainty.png").stat().st_size > 1000
+
+
+def _halpe26(p: np.ndarray) -> np.ndarray:
+    """COCO-17 first, then head, neck, mid-hip and six foot points (Halpe-26)."""
+    c = _coco17(p)
+    extra = np.stack(
+        [p[:, J["head"]], p[:, J["thorax"]], p[:, J["pelvis"]]]
+        + [p[:, J["l_ankle"]] + [d, 10] for d in (-5, 5)]
+        + [p[:, J["r_ankle"]] + [d, 10] for d in (-5, 5)]
+        + [p[:, J["l_ankle"]], p[:, J["r_ankle"]]],
+        axis=1,
+    )
+    return np.concatenate([c, extra], axis=1)
+
+
+@pytest.mark.parametrize("layout", ["halpe26", "wholebody133", "body25b"])
+def test_layouts_that_begin_with_coco17_map_like_coco17(tmp_path, layout):
+    pose = _pose(12)
+    points = _halpe26(pose)
+    if layout == "wholebody133":
+        points = np.concatenate([points[:, :17], np.repeat(points[:, 16:17], 116, axis=1)], 1)
+    elif layout == "body25b":
+        points = points[:, :25]
+    entries = [{"image_id": f"{i}.jpg", "keypoints": np.c_[points[i], np.full(len(points[i]),
+                0.9)].reshape(-1).tolist()} for i in range(len(pose))]  # fmt: skip
+    src = tmp_path / "k.json"
+    src.write_text(json.dumps(entries))
+    forced = layout if layout == "body25b" else None  # 25 points: BODY_25B named explicitly
+    kp = read_keypoints(src, layout=forced)
+    assert kp.source == layout
+    np.testing.assert_allclose(kp.pixels, pose, atol=1e-9)
+
+
+def test_body25_and_body25b_are_told_apart_from_the_data(tmp_path):
+    rng = np.random.default_rng(0)
+    pose = _pose(40) + rng.normal(0, 1.0, (40, 17, 2))
+    b25 = _body25(pose)
+    b25b = np.concatenate([_coco17(pose), np.repeat(_coco17(pose)[:, 15:17], 4, axis=1)], 1)
+    for points, expected in ((b25, "body25"), (b25b, "body25b")):
+        folder = tmp_path / expected
+        folder.mkdir()
+        for i in range(len(points)):
+            person = np.c_[points[i], np.full(25, 0.9)].reshape(-1).tolist()
+            (folder / f"f_{i:04d}_keypoints.json").write_text(
+                json.dumps({"people": [{"pose_keypoints_2d": person}]})
+            )
+        kp = read_keypoints(folder)
+        assert kp.source == expected
+        # Joints both layouts carry directly (the others are midpoints of noisy points).
+        direct = [j for j in range(17) if JOINT_NAMES[j] not in ("pelvis", "spine", "thorax")]
+        np.testing.assert_allclose(kp.pixels[:, direct], pose[:, direct], atol=1e-6)
+        with pytest.raises(DataError, match="layout coco17 has 17"):
+            read_keypoints(folder, layout="coco17")
+
+
+def test_an_undecidable_25_point_file_asks_for_layout(tmp_path):
+    person = np.c_[np.full((25, 2), 300.0), np.full(25, 0.9)].reshape(-1).tolist()
+    path = tmp_path / "one_keypoints.json"
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": person}]}))
+    with pytest.raises(DataError, match="pass --layout"):
+        read_keypoints(path)
+    assert read_keypoints(path, layout="body25b").source == "body25b"
+
+
+def test_implausible_2d_is_flagged(tmp_path, capsys, cmu_path, cameras_path):
+    """Real motion through a real camera is plausible; the same motion read through the
+    wrong layout (BODY_25 taken for BODY_25B, the silent failure users met) scores clearly
+    worse (what tells the two apart), and keypoints in a scrambled order are flagged."""
+    from htpose.data.camera import load_h36m_cameras
+    from htpose.data.clips import read_clips
+    from htpose.data.keypoints import IMPLAUSIBLE, implausibility, to_h36m
+    from htpose.data.sources import collection_sequences
+
+    coll = read_clips(cmu_path).select("val")
+    coll.clips = dict(list(coll.clips.items())[:3])
+    seqs = collection_sequences(coll, load_h36m_cameras(cameras_path), ["S9"], [0])
+    for seq in seqs:
+        px = seq.keypoints_2d[:200].astype(np.float64)
+        ones = np.ones(px.shape[:2])
+        right = implausibility(px, ones)
+        assert right < IMPLAUSIBLE
+        misread, sc = to_h36m(np.concatenate([_body25(px), np.ones((len(px), 25, 1))], -1),
+                              "body25b")  # fmt: skip
+        assert implausibility(misread, sc) > 1.4 * right
+        scrambled = px[:, np.random.default_rng(0).permutation(17)]
+        assert implausibility(scrambled, ones) > IMPLAUSIBLE
+    path = tmp_path / "scrambled.npy"
+    np.save(path, scrambled)
+    code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000",
+                 "--height", "1002", "--hypotheses", "1", "--steps", "1", "--no-progress"])  # fmt: skip
+    assert code == 0
+    assert "htpose: warning: this 2D is implausible" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from htpose.cli import main
 from htpose.lift import LiftResult
 
 
-def _result(frames: int = 12, hyps: int = 3) -> LiftResult:
+def _result(frames: int = 12, hyps: int = 3, fps: float = 25.0) -> LiftResult:
     rng = np.random.default_rng(0)
     base = rng.normal(0, 0.2, (1, 17, 3)) + np.linspace(0, 0.3, frames)[:, None, None]
     base -= base[:, :1]
@@ -24,7 +24,7 @@ def _result(frames: int = 12, hyps: int = 3) -> LiftResult:
         kp.astype(np.float32),
         np.ones((frames, 17), np.float32),
         filled,
-        25.0,
+        fps,
         (1000, 1000),
         {},
     )
@@ -71,3 +71,28 @@ def test_render_rejects_unknown_outputs_and_foreign_files(tmp_path, capsys):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     assert main(["render", str(tmp_path / "other.npz"), "-o", str(tmp_path / "x.gif")]) == 2
     assert "not an htpose lift result" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fps", [12.5, 24, 25, 29.97, 30, 50, 59.94, 60, 100, 120, 240])
+def test_gif_playback_runs_at_the_motion_speed(fps):
+    from htpose.render import playback
+
+    step, play = playback(fps, 10_000, 10_000, gif=True)
+    assert play <= 50  # GIF viewers slow down faster frames
+    assert 100 / play == round(100 / play)  # a whole number of hundredths per frame
+    real = step / fps  # seconds of motion per drawn frame
+    assert abs(real * play - 1) <= 0.05  # played at the motion's speed, within 5 %
+
+
+def test_a_60_fps_gif_file_has_real_time_delays(tmp_path):
+    from htpose.render import render_result
+
+    result = _result(frames=60, fps=60.0)
+    gif = render_result(result, tmp_path / "r.gif")
+    with Image.open(gif) as im:
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+        total_ms = sum(durations)
+    assert abs(total_ms - 1000) <= 60  # one second of motion plays in about one second

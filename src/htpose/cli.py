@@ -350,7 +350,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_lift(args: argparse.Namespace) -> int:
     import time
 
-    from htpose.data.keypoints import read_keypoints
+    from htpose.data.keypoints import IMPLAUSIBLE, implausibility, read_keypoints
     from htpose.lift import DEFAULT_FPS, LIFT_AGGREGATIONS, Lifter
 
     if args.aggregate not in LIFT_AGGREGATIONS:
@@ -375,7 +375,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    keypoints = read_keypoints(args.input, args.format)
+    keypoints = read_keypoints(args.input, args.format, args.layout)
     fps = args.fps if args.fps is not None else keypoints.fps
     if fps is None:
         print(
@@ -413,6 +413,13 @@ def cmd_lift(args: argparse.Namespace) -> int:
             else:
                 result.save(outputs.stage(target))
     written = targets
+    score = implausibility(keypoints.pixels, keypoints.scores)
+    if score > IMPLAUSIBLE:  # after the work, so an error is still the only line
+        print(
+            f"htpose: warning: this 2D is implausible for the {keypoints.source} layout (limb "
+            f"lengths vary or disagree left/right by {score:.2f}); check --layout",
+            file=sys.stderr,
+        )
     seconds = time.perf_counter() - tick
     info = result.info
     print(
@@ -618,6 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("coco", "openpose", "mediapipe", "numpy"),
         help="input format (default: detected)",
     )
+    p.add_argument(
+        "--layout",
+        choices=("coco17", "body25", "body25b", "coco18", "halpe26", "wholebody133",
+                 "mediapipe33", "h36m17"),
+        help="keypoint layout (default: from the file; 25 points: decided from the data)",
+    )  # fmt: skip
     p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
     p.add_argument("--width", type=_positive_int, help="image width in pixels")
     p.add_argument("--height", type=_positive_int, help="image height in pixels")

@@ -36,9 +36,26 @@ def _upright(points: np.ndarray) -> np.ndarray:
     return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
 
 
-def _frames(length: int, max_frames: int) -> np.ndarray:
-    step = max(1, int(np.ceil(length / max_frames)))
-    return np.arange(0, length, step)
+GIF_MAX_FPS = 30.0  # GIF delays are whole hundredths of a second; viewers slow faster ones
+
+
+def playback(fps: float, length: int, max_frames: int, gif: bool) -> tuple[int, float]:
+    """Every how many frames to draw, and at what rate to play them, so the animation runs
+    at the motion's real speed. GIFs store delays in hundredths of a second and viewers
+    stretch delays under 2/100 s to 1/10 s (a 60 fps GIF then plays 6x slow): they get at
+    most 30 frames per second, with a step whose delay is (close to) a whole hundredth."""
+    step = max(1, int(np.ceil(length / max(1, max_frames))))
+    if not gif:
+        return step, fps / step
+    step = max(step, int(np.ceil(fps / GIF_MAX_FPS)))
+    best = step
+    for candidate in range(step, step + 6):  # prefer an exact delay if one is near
+        delay = 100 * candidate / fps
+        if abs(delay - round(delay)) <= 0.05 * delay:
+            best = candidate
+            break
+    delay_cs = max(2, round(100 * best / fps))
+    return best, 100.0 / delay_cs
 
 
 def render_result(
@@ -67,8 +84,9 @@ def render_result(
     if len(result) == 0:
         raise HtposeError("the result has no frames to render")
 
-    idx = _frames(len(result), max_frames)
-    play_fps = fps or result.fps / max(1, idx[1] - idx[0] if len(idx) > 1 else 1)
+    step, play_fps = playback(result.fps, len(result), max_frames, suffix == ".gif")
+    idx = np.arange(0, len(result), step)
+    play_fps = fps or play_fps
     pose = _upright(result.joints_3d)
     hyps = _upright(result.hypotheses)
     kp = result.keypoints_2d
@@ -136,7 +154,7 @@ def render_result(
     anim = animation.FuncAnimation(fig, draw, frames=idx, blit=False)
     try:
         with atomic_path(path, keep_suffix=True) as tmp:
-            anim.save(str(tmp), writer=writer_cls(fps=max(1, round(play_fps))))
+            anim.save(str(tmp), writer=writer_cls(fps=play_fps))
     finally:
         plt.close(fig)
     return path

@@ -31,6 +31,7 @@ import csv
 import io
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,26 @@ _MEDIAPIPE33 = {
     "neck_nose": (0,), "head": (2, 5), "l_shoulder": (11,), "l_elbow": (13,),
     "l_wrist": (15,), "r_shoulder": (12,), "r_elbow": (14,), "r_wrist": (16,),
 }  # fmt: skip
-LAYOUTS = {"coco17": _COCO17, "body25": _BODY25, "coco18": _COCO18, "mediapipe33": _MEDIAPIPE33}
-LAYOUT_SIZES = {"coco17": 17, "body25": 25, "coco18": 18, "mediapipe33": 33}
+# BODY_25B (OpenPose's newer model, Pose2Sim's default), Halpe-26 (AlphaPose, RTMPose
+# body8-halpe26) and COCO-WholeBody-133 begin with the 17 COCO points in COCO order.
+_H36M17 = {name: (j,) for j, name in enumerate(JOINT_NAMES) if name != "spine"}
+LAYOUTS = {
+    "coco17": _COCO17, "body25": _BODY25, "body25b": _COCO17, "coco18": _COCO18,
+    "halpe26": _COCO17, "wholebody133": _COCO17, "mediapipe33": _MEDIAPIPE33, "h36m17": _H36M17,
+}  # fmt: skip
+LAYOUT_SIZES = {
+    "coco17": 17, "body25": 25, "body25b": 25, "coco18": 18, "halpe26": 26,
+    "wholebody133": 133, "mediapipe33": 33, "h36m17": 17,
+}  # fmt: skip
+# Layouts a point count may mean, most likely first.
+LAYOUTS_BY_SIZE = {
+    17: ("coco17",), 18: ("coco18",), 25: ("body25", "body25b"), 26: ("halpe26",),
+    33: ("mediapipe33",), 133: ("wholebody133",),
+}  # fmt: skip
+# Above this :func:`implausibility` the 2D is reported as unlike one human body.
+IMPLAUSIBLE = 0.5
+# Limb bones (child, parent) in H36M order, left then right, for plausibility checks.
+_LIMBS = ((12, 11), (13, 12), (5, 4), (6, 5), (15, 14), (16, 15), (2, 1), (3, 2))
 
 
 @dataclass
@@ -109,10 +128,72 @@ def to_h36m(points: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
         sc[:, j] = src_sc[:, idx].min(axis=1)
     spine = JOINT_NAMES.index("spine")
     pelvis, thorax = JOINT_NAMES.index("pelvis"), JOINT_NAMES.index("thorax")
-    xy[:, spine] = (xy[:, pelvis] + xy[:, thorax]) / 2
-    sc[:, spine] = np.minimum(sc[:, pelvis], sc[:, thorax])
+    if layout == "h36m17":
+        xy[:, spine], sc[:, spine] = src_xy[:, spine], src_sc[:, spine]
+    else:
+        xy[:, spine] = (xy[:, pelvis] + xy[:, thorax]) / 2
+        sc[:, spine] = np.minimum(sc[:, pelvis], sc[:, thorax])
     xy[sc <= 0] = np.nan
     return xy, sc
+
+
+def implausibility(xy: np.ndarray, sc: np.ndarray) -> float:
+    """How unlike one human body a 2D track in H36M-17 order ``(T, 17, 2)`` is: the median,
+    over limb bones, of the variation of their length over time (relative to the track's
+    typical torso length) plus their left/right mismatch. About 0.1-0.3 for real detections
+    of a person; a wrong layout (zig-zag limbs) scores well above 0.5."""
+    torso = np.linalg.norm(xy[:, 8] - xy[:, 0], axis=-1)
+    ok = (sc[:, 8] > 0) & (sc[:, 0] > 0) & np.isfinite(torso)
+    if ok.sum() < 2 or not np.nanmedian(torso[ok]) > 0:
+        return math.inf
+    unit = float(np.nanmedian(torso[ok]))
+    lengths = []
+    for child, parent in _LIMBS:
+        seen = (sc[:, child] > 0) & (sc[:, parent] > 0)
+        if seen.sum() < 2:
+            lengths.append(np.full(len(xy), np.nan))
+            continue
+        length = np.linalg.norm(xy[:, child] - xy[:, parent], axis=-1) / unit
+        lengths.append(np.where(seen, length, np.nan))
+    lengths = np.array(lengths)  # (8, T)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        variation = np.nanstd(lengths, axis=1) / np.nanmean(lengths, axis=1)
+        left, right = np.nanmedian(lengths[:4], axis=1), np.nanmedian(lengths[4:], axis=1)
+        mismatch = np.abs(left - right) / (left + right)
+        score = float(np.nanmedian(variation) + np.nanmedian(mismatch))
+    return score if math.isfinite(score) else math.inf
+
+
+def choose_layout(points: np.ndarray, forced: str | None, where: str) -> str:
+    """The layout of ``(T, K, 3)`` source points: ``forced`` if given (checked against K),
+    the only one K can mean, or, for 25 points (BODY_25 or BODY_25B), the one whose skeleton
+    is clearly more consistent over time; otherwise an error naming ``--layout``."""
+    size = points.shape[1]
+    if forced is not None:
+        if forced not in LAYOUTS:
+            raise DataError(f"unknown layout {forced!r}; choose from {', '.join(LAYOUTS)}")
+        if LAYOUT_SIZES[forced] != size:
+            raise DataError(
+                f"{where}: {size} points per person, but layout {forced} has {LAYOUT_SIZES[forced]}"
+            )
+        return forced
+    options = LAYOUTS_BY_SIZE.get(size)
+    if not options:
+        known = ", ".join(str(k) for k in sorted(LAYOUTS_BY_SIZE))
+        raise DataError(f"{where}: {size} points per person is no layout htpose knows ({known})")
+    if len(options) == 1:
+        return options[0]
+    scores = {name: implausibility(*to_h36m(points, name)) for name in options}
+    ranked = sorted(scores, key=scores.get)
+    best, second = ranked[0], ranked[1]
+    if scores[best] < 0.7 * scores[second]:
+        return best
+    raise DataError(
+        f"{where}: {size} points could be {' or '.join(options)} and the data does not tell "
+        f"(consistency {', '.join(f'{k} {v:.2f}' for k, v in scores.items())}); "
+        "pass --layout"
+    )
 
 
 def _track(frames: list[list[np.ndarray]], size: int) -> np.ndarray:
@@ -224,13 +305,15 @@ def _mmpose_people(entry: dict, i: int, path: Path) -> tuple[int | str, list[np.
             inst.get("keypoint_scores", np.ones(len(kp) if kp.ndim else 0)),
             f"{path}: frame {fid} scores",
         )
-        if kp.shape != (17, 2) or sc.shape != (17,):
-            raise DataError(f"{path}: frame {fid} is not 17 COCO keypoints")
-        people.append(_points(np.c_[kp, sc], 17, 3, f"{path}: frame {fid}"))
+        if kp.ndim != 2 or kp.shape[1] != 2 or kp.shape[0] not in LAYOUTS_BY_SIZE:
+            raise DataError(f"{path}: frame {fid} keypoints are not (K, 2) of a known layout")
+        if sc.shape != (kp.shape[0],):
+            raise DataError(f"{path}: frame {fid} has {sc.shape} scores for {len(kp)} points")
+        people.append(_points(np.c_[kp, sc], len(kp), 3, f"{path}: frame {fid}"))
     return fid, people
 
 
-def read_coco(path: Path) -> Keypoints2D:
+def read_coco(path: Path, layout: str | None = None) -> Keypoints2D:
     doc = read_json(path, "COCO keypoints file")
     width = height = None
     dataset = isinstance(doc, dict) and "annotations" in doc
@@ -251,7 +334,15 @@ def read_coco(path: Path) -> Keypoints2D:
         if "keypoints" not in entry:
             raise DataError(f"{path}: entry {i} has no 'keypoints'; is this a COCO results file?")
         fid = _frame_id(entry.get("image_id"), i, f"{path}: entry {i}")
-        pts = _points(entry["keypoints"], 17, 3, f"{path}: entry {i} keypoints")
+        raw = entry["keypoints"]
+        n = len(raw) // 3 if isinstance(raw, list) else 0
+        if n not in (17, 25, 26, 133) or len(raw) != 3 * n:
+            count = len(raw) if isinstance(raw, list) else type(raw).__name__
+            raise DataError(
+                f"{path}: entry {i} keypoints has {count} numbers; expected 17 x 3 (COCO-17), "
+                "or 25, 26 or 133 x 3 (BODY_25B, Halpe-26, COCO-WholeBody)"
+            )
+        pts = _points(raw, n, 3, f"{path}: entry {i} keypoints")
         if dataset:
             pts[:, 2] = pts[:, 2] > 0  # annotations carry visibility flags 0/1/2, not scores
         people.append(pts)
@@ -260,12 +351,17 @@ def read_coco(path: Path) -> Keypoints2D:
         raise DataError(f"{path}: no person in any frame")
     if len({type(k) for k in ids}) > 1:
         raise DataError(f"{path}: frame ids mix numbers and names; cannot order the frames")
+    sizes = {len(p) for p in people}
+    if len(sizes) != 1:
+        raise DataError(f"{path}: people have different point counts {sorted(sizes)}")
     _, frames = _frames_from_ids(ids, people)
-    xy, sc = to_h36m(_track(frames, 17), "coco17")
-    return Keypoints2D(xy, sc, None, width, height, "coco17")
+    track = _track(frames, sizes.pop())
+    chosen = choose_layout(track, layout, str(path))
+    xy, sc = to_h36m(track, chosen)
+    return Keypoints2D(xy, sc, None, width, height, chosen)
 
 
-def read_openpose(path: Path) -> Keypoints2D:
+def read_openpose(path: Path, layout: str | None = None) -> Keypoints2D:
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     if not files:
         raise DataError(f"{path}: no OpenPose .json files in this folder")
@@ -283,7 +379,7 @@ def read_openpose(path: Path) -> Keypoints2D:
             if n not in (25, 18) or len(raw) != 3 * n:
                 raise DataError(
                     f"{f}: pose_keypoints_2d has {len(raw) if isinstance(raw, list) else '?'} "
-                    "numbers; expected 75 (BODY_25) or 54 (COCO-18)"
+                    "numbers; expected 75 (BODY_25 or BODY_25B) or 54 (COCO-18)"
                 )
             if size is not None and n != size:
                 raise DataError(f"{f}: {n} keypoints, the other files have {size}")
@@ -292,9 +388,10 @@ def read_openpose(path: Path) -> Keypoints2D:
         frames.append(people)
     if size is None:
         raise DataError(f"{path}: no person in any frame")
-    layout = "body25" if size == 25 else "coco18"
-    xy, sc = to_h36m(_track(frames, size), layout)
-    return Keypoints2D(xy, sc, None, None, None, layout)
+    track = _track(frames, size)
+    chosen = choose_layout(track, layout, str(path))
+    xy, sc = to_h36m(track, chosen)
+    return Keypoints2D(xy, sc, None, None, None, chosen)
 
 
 def _mediapipe_landmarks(frame, where: str) -> np.ndarray:
@@ -316,7 +413,9 @@ def _mediapipe_landmarks(frame, where: str) -> np.ndarray:
         raise DataError(f"{where}: landmark values are not numbers") from exc
 
 
-def read_mediapipe(path: Path) -> Keypoints2D:
+def read_mediapipe(path: Path, layout: str | None = None) -> Keypoints2D:
+    if layout not in (None, "mediapipe33"):
+        raise DataError(f"MediaPipe landmarks are the mediapipe33 layout, not {layout}")
     if path.suffix.lower() == ".csv":
         pts = _mediapipe_csv(path)
     else:
@@ -369,7 +468,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def read_numpy(path: Path) -> Keypoints2D:
+def read_numpy(path: Path, layout: str | None = None) -> Keypoints2D:
     fps = width = height = None
     if path.suffix.lower() == ".npz":
         with open_npz(path) as archive:
@@ -396,10 +495,14 @@ def read_numpy(path: Path) -> Keypoints2D:
             raise DataError(f"{path} is not a readable .npy array: {exc}") from exc
         arr = numeric_array(arr, str(path))
         scores = None
-    if arr.ndim != 3 or arr.shape[1] != NUM_JOINTS or arr.shape[2] not in (2, 3):
+    points = layout and LAYOUT_SIZES.get(layout)
+    if points is None and layout is not None:
+        raise DataError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    points = points or NUM_JOINTS
+    if arr.ndim != 3 or arr.shape[1] != points or arr.shape[2] not in (2, 3):
         raise DataError(
-            f"{path}: keypoints have shape {arr.shape}; expected (frames, 17, 2) or "
-            "(frames, 17, 3) in Human3.6M-17 order"
+            f"{path}: keypoints have shape {arr.shape}; expected (frames, {points}, 2) or "
+            f"(frames, {points}, 3) in {layout or 'Human3.6M-17'} order"
         )
     if arr.shape[2] == 3:
         scores = arr[..., 2] if scores is None else scores
@@ -413,7 +516,10 @@ def read_numpy(path: Path) -> Keypoints2D:
     scores[missing] = 0.0
     xy = arr.copy()
     xy[scores <= 0] = np.nan
-    return Keypoints2D(xy, scores, fps, width, height, "h36m17")
+    if layout not in (None, "h36m17"):
+        pts = np.concatenate([np.nan_to_num(xy), scores[..., None]], axis=-1)
+        xy, scores = to_h36m(pts, layout)
+    return Keypoints2D(xy, scores, fps, width, height, layout or "h36m17")
 
 
 def detect_keypoint_format(path: Path) -> str:
@@ -452,8 +558,15 @@ def detect_keypoint_format(path: Path) -> str:
     )
 
 
-def read_keypoints(path: str | Path, fmt: str | None = None) -> Keypoints2D:
-    """Read one person's 2D track from any supported file (see the module docstring)."""
+def read_keypoints(
+    path: str | Path, fmt: str | None = None, layout: str | None = None
+) -> Keypoints2D:
+    """Read one person's 2D track from any supported file (see the module docstring).
+
+    ``layout`` names the keypoint layout (:data:`LAYOUTS`) where the file does not say or a
+    point count is ambiguous; without it a 25-point file is told apart (BODY_25 or BODY_25B)
+    by which reading gives the more consistent skeleton over time (:func:`choose_layout`).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"keypoints not found: {path}")
@@ -466,7 +579,9 @@ def read_keypoints(path: str | Path, fmt: str | None = None) -> Keypoints2D:
     }
     if fmt not in readers:
         raise DataError(f"unknown keypoint format {fmt!r}; choose from {', '.join(FORMATS)}")
-    kp = readers[fmt](path)
+    if layout is not None and layout not in LAYOUTS:
+        raise DataError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    kp = readers[fmt](path, layout)
     if len(kp) == 0:
         raise DataError(f"{path}: no frames")
     return kp
