@@ -438,7 +438,7 @@ def test_implausible_2d_is_flagged(tmp_path, capsys, cmu_path, cameras_path):
         assert implausibility(scrambled, ones) > IMPLAUSIBLE
     path = tmp_path / "scrambled.npy"
     np.save(path, scrambled)
-    code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000",
-                 "--height", "1002", "--hypotheses", "1", "--steps", "1", "--no-progress"])  # fmt: skip
-    assert code == 0
+    args = ["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000", "--height",
+            "1002", "--hypotheses", "1", "--steps", "1", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
     assert "htpose: warning: this 2D is implausible" in capsys.readouterr().err
