@@ -369,6 +369,9 @@ def cmd_lift(args: argparse.Namespace) -> int:
     targets += [out.with_suffix(".json")] if args.json else []
     targets += [out.with_suffix(".csv")] if args.csv else []
     targets += [Path(args.render)] if args.render else []
+    targets += [Path(args.bvh)] if args.bvh else []
+    if args.bvh and Path(args.bvh).suffix.lower() != ".bvh":
+        raise HtposeError(f"--bvh must name a .bvh file, got {Path(args.bvh).name!r}")
     inputs = [args.input] + ([args.checkpoint] if args.checkpoint else [])
     outputs = OutputSet(targets, inputs)  # refuses to replace an input, before any work
     if args.threads:
@@ -404,9 +407,15 @@ def cmd_lift(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         start_frame=args.start_frame,
     )
+    if args.world or args.bvh:
+        result.add_world()
     with outputs:
         for target in targets:
-            if target.suffix.lower() in (".gif", ".mp4"):
+            if target.suffix.lower() == ".bvh":
+                from htpose.bvh import write_bvh
+
+                write_bvh(outputs.stage(target), result.joints_world, result.fps)
+            elif target.suffix.lower() in (".gif", ".mp4"):
                 from htpose.render import render_result
 
                 render_result(result, outputs.stage(target))
@@ -664,6 +673,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also write OUTPUT.json")
     p.add_argument("--csv", action="store_true", help="also write OUTPUT.csv")
     p.add_argument("--render", help="also draw the result to a .gif or .mp4")
+    p.add_argument(
+        "--world",
+        action="store_true",
+        help="also store joints_world: absolute positions, gravity up (z), floor at 0",
+    )
+    p.add_argument("--bvh", help="also write the motion as a .bvh file (Y up, cm) for Blender")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_lift)
 

@@ -87,7 +87,9 @@ class LiftResult:
     - ``root`` ``(T, 3)`` estimated camera-frame pelvis position (depends on the focal);
     - ``keypoints_2d`` ``(T, 17, 2)`` the input pixels with missing joints filled in,
       ``scores`` ``(T, 17)``, ``filled`` ``(T, 17)`` which joints were filled in;
-    - ``fps``, ``image_size`` ``(width, height)``, ``info`` (settings and timings).
+    - ``fps``, ``image_size`` ``(width, height)``, ``info`` (settings and timings);
+    - ``joints_world`` ``(T, 17, 3)`` after :meth:`add_world`: absolute positions, metres,
+      z up, floor at 0 (``--world``).
     """
 
     joints_3d: np.ndarray
@@ -100,12 +102,23 @@ class LiftResult:
     fps: float
     image_size: tuple[int, int]
     info: dict[str, Any] = field(default_factory=dict)
+    joints_world: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.joints_3d)
 
+    def add_world(self, up: np.ndarray | None = None) -> np.ndarray:
+        """Fill ``joints_world`` ``(T, 17, 3)``: absolute, gravity up (see :mod:`htpose.world`)."""
+        from htpose.world import to_world
+
+        self.joints_world, rot = to_world(self.joints_3d, self.root, up)
+        self.info["world_from_camera"] = np.round(rot, 6).tolist()
+        return self.joints_world
+
     def arrays(self) -> dict[str, np.ndarray]:
+        extra = {} if self.joints_world is None else {"joints_world": self.joints_world}
         return {
+            **{k: v.astype(np.float32) for k, v in extra.items()},
             "joints_3d": self.joints_3d.astype(np.float32),
             "hypotheses": self.hypotheses.astype(np.float16),  # half: H x the size of the rest
             "uncertainty": self.uncertainty.astype(np.float32),
