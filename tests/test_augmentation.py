@@ -195,6 +195,7 @@ def test_novel_protocol_is_reproducible_and_reports_kinds(cmu_path):
         ("model.mlp_ratio=.nan", "mlp_ratio"),
         ("train.lr=1e30", "train.lr"),
         ("train.val_windows=0", "val_windows"),
+        ("train.seed=-1", "train.seed"),
         ("model.frames=2000000000", "model.frames"),
         ("model.width=4000000", "model.width"),
         ("diffusion.timesteps=20000000000", "timesteps"),

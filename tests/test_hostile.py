@@ -339,3 +339,20 @@ def test_evaluate_refuses_absurd_hypotheses_before_allocating(capsys):
     _one_line_error(capsys, main(["evaluate", "--hypotheses", "1000000"]), "hypotheses")
     code = main(["evaluate", "--hypotheses", "1000", "--max-memory", "100M", "--no-progress"])
     _one_line_error(capsys, code, "budget")
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["export", "--onnx", "x.onnx", "--opset", "99999"], "opset"),
+        (["evaluate", "--seed", "99999999999999999999999"], "seed"),
+        (["evaluate", "--seed", "-5"], "seed"),
+        (["lift", "kp.npz", "-o", "o.npz", "--start-frame", "-3"], "start-frame"),
+    ],
+)
+def test_out_of_range_options_are_usage_errors(tmp_path, capsys, argv, match):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("htpose: error:") and "\n" not in err and match in err

@@ -43,6 +43,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10**12:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 1e12], got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A random seed: an integer in [0, 2^63 - 1] (what torch and numpy generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2^63 - 1], got {text!r}")
+    return value
+
+
+def _opset(text: str) -> int:
+    value = _positive_int(text)
+    if not 11 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"expected an ONNX opset in [11, 20], got {text!r}")
+    return value
+
+
 def _unit_fraction(text: str) -> float:
     """An overlap share: a finite number in [0, 0.9]."""
     try:
@@ -569,7 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", help="override data.clips (a clip collection .npz)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config value")
-    p.add_argument("--seed", type=int, help="override train.seed (runs are reproducible per seed)")
+    p.add_argument(
+        "--seed", type=_seed, help="override train.seed (runs are reproducible per seed)"
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: one GPU per rank)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
     p.add_argument("--no-progress", action="store_true")
@@ -618,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-pickle", action="store_true", help="allow reading pickled Human3.6M/3DHP files"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--batch", type=_positive_int, help="windows per batch")
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
     p.add_argument("--device", default="cpu")
@@ -661,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--start-frame",
-        type=int,
+        type=_nonnegative_int,
         default=0,
         help="where this file begins in a longer recording (pieces then match the whole)",
     )
@@ -669,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="also write OUTPUT.json")
     p.add_argument("--csv", action="store_true", help="also write OUTPUT.csv")
     p.add_argument("--render", help="also draw the result to a .gif or .mp4")
@@ -696,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export the denoiser (one step) to ONNX")
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
-    p.add_argument("--opset", type=_positive_int, default=18)
+    p.add_argument("--opset", type=_opset, default=18, help="ONNX opset, 11 to 20")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
     p.set_defaults(func=cmd_export)
 

@@ -271,8 +271,8 @@ class Config:
         for name in ("log_every", "checkpoint_every", "val_every", "decay_every", "val_windows"):
             if getattr(t, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1")
-        if t.warmup_steps < 0:
-            raise ConfigError("train.warmup_steps must be >= 0")
+        if t.warmup_steps < 0 or t.seed < 0:
+            raise ConfigError("train.warmup_steps and train.seed must be >= 0")
         n = self.data.noise
         if min(n.jitter_px, n.drift_px, n.outlier_px) < 0 or not 0 <= n.outlier_prob <= 1:
             raise ConfigError("data.noise sizes must be >= 0 and outlier_prob in [0, 1]")
