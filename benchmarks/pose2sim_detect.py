@@ -1,0 +1,51 @@
+"""Run MediaPipe Pose (offline, the model inside the 0.10.x wheel) on the Pose2Sim videos.
+
+Writes one array per camera, ``(frames, 33, 3)``: pixel x, pixel y, visibility (NaN where no
+person was found). Needs only mediapipe and OpenCV (run it in an environment with
+``pip install mediapipe==0.10.14``); htpose reads the result.
+
+    python benchmarks/pose2sim_detect.py ../shared/data/pose2sim runs/pose2sim_mediapipe.npz
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import mediapipe as mp
+import numpy as np
+
+
+def detect(video: Path) -> np.ndarray:
+    cap = cv2.VideoCapture(str(video))
+    out = []
+    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            h, w = frame.shape[:2]
+            res = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            pts = np.full((33, 3), np.nan)
+            if res.pose_landmarks:
+                for i, lm in enumerate(res.pose_landmarks.landmark):
+                    pts[i] = (lm.x * w, lm.y * h, lm.visibility)
+            out.append(pts)
+    return np.array(out), (w, h)
+
+
+def main() -> None:
+    folder, target = Path(sys.argv[1]), Path(sys.argv[2])
+    arrays = {}
+    for video in sorted(folder.glob("cam*.mp4")):
+        pts, (w, h) = detect(video)
+        arrays[video.stem] = pts
+        arrays[f"{video.stem}_size"] = np.array([w, h])
+        print(video.stem, pts.shape, f"{w}x{h}", f"found in {np.isfinite(pts[:, 0, 0]).mean():.0%}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(target, **arrays)
+
+
+if __name__ == "__main__":
+    main()
