@@ -29,7 +29,7 @@ import torch
 from htpose.data.camera import pixels_to_rays, project, world_to_camera
 from htpose.data.keypoints import to_h36m
 from htpose.data.qualisys import read_qualisys
-from htpose.data.sequences import person_scale
+from htpose.data.sequences import REFERENCE_SPREAD_PX
 from htpose.skeleton import FLIP_PERM, JOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,6 +56,9 @@ def main() -> None:
     ap.add_argument("detections")
     ap.add_argument("--calibration", default=str(CALIB))
     ap.add_argument("--min-visibility", type=float, default=0.5)
+    ap.add_argument(
+        "--drop-penalty", type=float, default=15.0, help="px of error a left-out view costs"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     cams = read_qualisys(args.calibration)
@@ -79,11 +82,15 @@ def main() -> None:
         for v in range(views)
     ])  # fmt: skip
 
-    def solve(t: int, swaps: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def solve(
+        t: int, swaps: tuple[int, ...], used: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
         pts3 = np.full((17, 3), np.nan)
         for j in range(17):
             src = [FLIP_PERM[j] if s else j for s in swaps]
-            ok = np.array([vis[v, t, src[v]] >= args.min_visibility for v in range(views)])
+            ok = np.array(
+                [v in used and vis[v, t, src[v]] >= args.min_visibility for v in range(views)]
+            )
             r = np.array([rays[v, t, src[v]] for v in range(views)])
             pts3[j] = triangulate(r, w2c, centres, ok)
         err = []
@@ -96,24 +103,44 @@ def main() -> None:
             err.append(e)
         return pts3, np.array(err)
 
+    # Per frame: which views see the same person (a view may follow someone else) and
+    # whose left/right labels to swap. Cost: the median reprojection error of the views used,
+    # plus a penalty for each view left out, so views are dropped only when they disagree.
     errors = np.full((views, frames, 17, 2), np.nan)
-    swapped = np.zeros((views,), int)
+    swapped, dropped = np.zeros(views, int), np.zeros(views, int)
+    subsets = [c for k in range(views, 1, -1) for c in itertools.combinations(range(views), k)]
     for t in range(frames):
         best = None
-        for swaps in itertools.product((0, 1), repeat=views):
-            if swaps[0]:  # the first view fixes the labels
-                continue
-            _, err = solve(t, swaps)
-            cost = np.nanmedian(np.linalg.norm(err, axis=-1))
-            if best is None or cost < best[0]:
-                best = (cost, swaps, err)
-        errors[:, t] = best[2]
-        swapped += np.array(best[1])
+        for used in subsets:
+            for swaps in itertools.product((0, 1), repeat=views):
+                if swaps[used[0]] or any(swaps[v] for v in range(views) if v not in used):
+                    continue  # the first view used fixes the labels
+                _, err = solve(t, swaps, used)
+                cost = np.nanmedian(np.linalg.norm(err[list(used)], axis=-1))
+                cost += args.drop_penalty * (views - len(used))
+                if np.isfinite(cost) and (best is None or cost < best[0]):
+                    best = (cost, swaps, err, used)
+        if best is None:
+            continue
+        _, swaps, err, used = best
+        err[[v for v in range(views) if v not in used]] = np.nan
+        errors[:, t] = err
+        swapped += np.array(swaps)
+        dropped += np.array([v not in used for v in range(views)])
     report = fit(errors, px, vis >= args.min_visibility, names)
     report["frames_with_a_view_swapped"] = dict(zip(names, swapped.tolist()))
+    report["frames_with_a_view_left_out"] = dict(zip(names, dropped.tolist()))
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
+
+
+def _person_scale(px: np.ndarray) -> float:
+    """:func:`htpose.data.sequences.person_scale` over the joints each frame has."""
+    with np.errstate(all="ignore"):
+        centred = px - np.nanmean(px, axis=1, keepdims=True)
+        spread = np.sqrt(np.nanmean((centred**2).sum(-1), axis=1))
+    return float(np.nanmedian(spread)) / REFERENCE_SPREAD_PX
 
 
 def fit(errors: np.ndarray, px: np.ndarray, seen: np.ndarray, names: list[str]) -> dict:
@@ -123,15 +150,14 @@ def fit(errors: np.ndarray, px: np.ndarray, seen: np.ndarray, names: list[str]) 
     for v in range(views):
         e = errors[v]
         offset = np.nanmedian(e.reshape(-1, 2), axis=0)
-        scale = person_scale(
-            np.where(seen[v][..., None], px[v], np.nan)[np.isfinite(px[v]).all((1, 2))]
-        )
+        scale = _person_scale(px[v])
         per_camera[names[v]] = {
             "median_error_px": float(np.nanmedian(np.linalg.norm(e, axis=-1))),
             "constant_offset_px": np.round(offset, 2).tolist(),
             "person_scale": round(scale, 3),
         }
-        scaled.append((e - offset) / scale)
+        if np.isfinite(scale) and scale > 0:
+            scaled.append((e - offset) / scale)
     e = np.concatenate(scaled, axis=1)  # (T_all, 17, 2), reference-size pixels
     # Frame-to-frame part vs slow part (5-frame moving average at 60 fps, 83 ms).
     kernel = np.ones(5) / 5
