@@ -356,3 +356,10 @@ def test_out_of_range_options_are_usage_errors(tmp_path, capsys, argv, match):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("htpose: error:") and "\n" not in err and match in err
+
+
+def test_npz_fields_of_any_shape_are_clean_errors(tmp_path, capsys):
+    path = tmp_path / "kp.npz"
+    np.savez(path, keypoints=np.full((5, 17, 2), 500.0), fps=np.array([[30.0]]),
+             width=np.array([1000, 2]), height=1000)  # fmt: skip
+    _one_line_error(capsys, main(["lift", str(path), "-o", str(tmp_path / "o.npz")]), "width")

@@ -33,42 +33,25 @@ def _str_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_in(lo: int, hi: int, what: str):
+    """An argparse type: an integer in ``[lo, hi]``, else a usage error naming ``what``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 10**12:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 1e12], got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    """A random seed: an integer in [0, 2^63 - 1] (what torch and numpy generators take)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2^63 - 1], got {text!r}")
-    return value
-
-
-def _opset(text: str) -> int:
-    value = _positive_int(text)
-    if not 11 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"expected an ONNX opset in [11, 20], got {text!r}")
-    return value
+_positive_int = _int_in(1, 2**63 - 1, "a positive integer")
+_nonnegative_int = _int_in(0, 10**12, "an integer in [0, 1e12]")
+_seed = _int_in(0, 2**63 - 1, "a seed in [0, 2^63 - 1]")  # what torch and numpy take
+_opset = _int_in(11, 20, "an ONNX opset in [11, 20]")
 
 
 def _unit_fraction(text: str) -> float:

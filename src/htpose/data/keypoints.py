@@ -482,9 +482,10 @@ def read_numpy(path: Path, layout: str | None = None) -> Keypoints2D:
             for key in ("fps", "width", "height"):
                 if key in archive.files:
                     value = numeric_array(read_npz_array(archive, key, path), f"{path}: {key}")
-                    if value.size != 1 or not np.isfinite(value).all() or float(value) <= 0:
+                    number = float(value.reshape(-1)[0]) if value.size == 1 else math.nan
+                    if not (math.isfinite(number) and 0 < number <= 1e9):
                         raise DataError(f"{path}: {key!r} must be one positive number")
-                    extra[key] = float(value)
+                    extra[key] = number
         fps = extra.get("fps")
         width = int(extra["width"]) if "width" in extra else None
         height = int(extra["height"]) if "height" in extra else None
