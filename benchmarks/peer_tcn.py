@@ -109,10 +109,18 @@ def train_tcn(cfg: Config, minutes: float, out: Path, seed: int = 0, lr: float =
                 {"step": step, "cpu_seconds": round(spent, 1), "loss_mm": 1000 * loss.item()}
             )
             print(json.dumps(log[-1]), flush=True)
-    meta = {"steps": str(step), "cpu_seconds": f"{spent:.1f}"}
-    meta["data"] = json.dumps(cfg.to_dict())
-    save_file(model.state_dict(), str(out), metadata=meta)
+            _save(model, cfg, out, step, spent, done=False)  # a stopped run keeps its weights
+    _save(model, cfg, out, step, spent, done=True)
     return {"steps": step, "cpu_seconds": spent}
+
+
+def _save(model: nn.Module, cfg: Config, out: Path, step: int, spent: float, done: bool) -> None:
+    from htpose.io import atomic_path
+
+    meta = {"steps": str(step), "cpu_seconds": f"{spent:.1f}", "complete": str(done)}
+    meta["data"] = json.dumps(cfg.to_dict())
+    with atomic_path(out) as tmp:
+        save_file(model.state_dict(), str(tmp), metadata=meta)
 
 
 @torch.no_grad()
