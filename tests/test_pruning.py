@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -207,3 +208,51 @@ def test_propagating_recovery_returns_kept_frames_as_processed():
     # A pruned frame moves by the interpolated update of its neighbours.
     delta = kept_tokens[0, 1] - full[0, 4], kept_tokens[0, 2] - full[0, 7]
     assert torch.allclose(out[0, 5], full[0, 5] + (2 * delta[0] + delta[1]) / 3, atol=1e-5)
+
+
+def test_a_trained_htp_model_is_replanned_without_retraining(tmp_path, capsys):
+    """TCEP and MGPTP have no weights: other ratios and layers apply to the same weights, and
+    the MACs fall with the kept share; bad values and unpruned models are refused."""
+    from htpose.checkpoint import load_model, save_checkpoint
+    from htpose.cli import main
+    from htpose.config import config_from_dict
+    from htpose.model.pruning.config import replan
+    from htpose.profile import profile_config
+
+    cfg = config_from_dict({"model": {"frames": 27, "width": 16, "depth": 3, "heads": 2,
+                            "pruning": {"tcep": True, "keep_ratio": 0.5, "mgptp": True,
+                                        "mgptp_layer": 2}}})  # fmt: skip
+    model = Denoiser(cfg.model)
+    path = tmp_path / "htp.safetensors"
+    save_checkpoint(path, model, cfg)
+    macs = []
+    for ratio in (1.0, 0.75, 0.5, 0.25):
+        m, c, _ = load_model(path)
+        replan(c.model, keep_ratio=ratio)
+        assert m.cfg.pruning.keep_ratio == ratio  # the loaded model uses the new plan
+        x = torch.randn(2, 27, 17, 2)
+        out = m(torch.randn(2, 27, 17, 3), torch.tensor([5, 500]), m.encode_condition(x))
+        assert out.shape == (2, 27, 17, 3) and torch.isfinite(out).all()
+        assert m.encode_condition(x).plan.kept.shape[1] == c.model.pruning.kept_frames(27)
+        macs.append(profile_config(c, 2, 2).infer_gmacs)
+    assert macs == sorted(macs, reverse=True) and macs[-1] < 0.6 * macs[0]
+    kp = tmp_path / "kp.npz"
+    np.savez(kp, keypoints=500 + np.random.default_rng(0).normal(0, 40, (30, 17, 2)),
+             fps=np.float64(50), width=1000, height=1000)  # fmt: skip
+    base = ["lift", str(kp), "-o", str(tmp_path / "o.npz"), "--checkpoint", str(path),
+            "--hypotheses", "1", "--steps", "1", "--no-progress"]  # fmt: skip
+    assert main([*base, "--keep-ratio", "0.33", "--merge-ratio", "0.5"]) == 0
+    for bad, match in ((["--keep-ratio", "0"], "keep-ratio"), (["--keep-ratio", "nan"], "keep"),
+                       (["--mgptp-layer", "0"], "mgptp_layer"),
+                       (["--tcep-layer", "5"], "tcep_layer")):  # fmt: skip
+        capsys.readouterr()
+        assert main([*base, *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("htpose: error:") and match in err and "\n" not in err, err
+    plain = tmp_path / "plain.safetensors"
+    cfg.model.pruning = type(cfg.model.pruning)()
+    save_checkpoint(plain, Denoiser(cfg.model), cfg)
+    capsys.readouterr()
+    args = ["lift", str(kp), "-o", str(tmp_path / "p.npz"), "--checkpoint", str(plain),
+            "--keep-ratio", "0.5"]  # fmt: skip
+    assert main(args) == 2 and "not pruned" in capsys.readouterr().err

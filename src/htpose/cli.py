@@ -65,6 +65,20 @@ def _unit_fraction(text: str) -> float:
     return value
 
 
+def _add_replan_args(p: argparse.ArgumentParser) -> None:
+    """HTP re-planning of a trained model (TCEP and MGPTP have no weights)."""
+    p.add_argument("--keep-ratio", type=float, help="HTP: share of frames TCEP keeps")
+    p.add_argument("--merge-ratio", type=float, help="HTP: share of kept tokens MGPTP leaves")
+    p.add_argument("--tcep-layer", type=int, help="HTP: block pair where TCEP prunes")
+    p.add_argument("--mgptp-layer", type=int, help="HTP: block pair where MGPTP merges")
+
+
+def _replan(model_cfg, args: argparse.Namespace) -> None:
+    from htpose.model.pruning.config import replan
+
+    replan(model_cfg, args.keep_ratio, args.merge_ratio, args.tcep_layer, args.mgptp_layer)
+
+
 def _load_cfg(args: argparse.Namespace):
     from htpose.config import apply_overrides, load_config
 
@@ -131,6 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         trust_pickle=args.trust_pickle,
         config=load_config(args.config) if args.config else None,
     )
+    _replan(cfg.model, args)
     data = args.data or cfg.data.clips
     camera_file, random_cameras = _camera_choice(args.cameras, cfg.data.camera_file)
     sequences = load_sequences(
@@ -322,6 +337,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             cfgs = [apply_overrides(c, args.set) for c in cfgs]
         if cfgs[0].model.frames != cfgs[1].model.frames:
             raise HtposeError("--baseline and --pruned must have the same model.frames")
+        _replan(cfgs[1].model, args)
         runs = 5 if args.time is None else args.time
         doc = compare(
             cfgs[0], cfgs[1], args.hypotheses, args.steps_k, args.train_batch, runs, args.device
@@ -334,6 +350,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if not args.config:
         raise HtposeError("give --config CFG, or --baseline CFG --pruned CFG")
     cfg = _load_cfg(args)
+    _replan(cfg.model, args)
     prof = profile_config(
         cfg, args.hypotheses, args.steps_k, None, args.train_batch, args.time or 0
     )
@@ -402,6 +419,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         raise HtposeError("give both --width and --height")
     tick = time.perf_counter()
     lifter = Lifter.from_pretrained(args.checkpoint, args.device)
+    _replan(lifter.config.model, args)
     result = lifter(
         keypoints,
         image_size=size,
@@ -637,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--no-progress", action="store_true")
+    _add_replan_args(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("lift", help="lift your 2D keypoints (COCO, OpenPose, MediaPipe, npy) to 3D")
@@ -693,6 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--bvh", help="also write the motion as a .bvh file (Y up, cm) for Blender")
     p.add_argument("--no-progress", action="store_true")
+    _add_replan_args(p)
     p.set_defaults(func=cmd_lift)
 
     p = sub.add_parser("demo", help="lift the bundled boxing sample end to end and draw it")
@@ -738,6 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true")
+    _add_replan_args(p)
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser(

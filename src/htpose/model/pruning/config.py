@@ -106,3 +106,45 @@ class PruningConfig:
 def _round(x: float) -> int:
     """Round half up (Python's round() goes to even: 40.5 -> 40)."""
     return math.floor(x + 0.5)
+
+
+def replan(
+    model_cfg,
+    keep_ratio: float | None = None,
+    merge_ratio: float | None = None,
+    tcep_layer: int | None = None,
+    mgptp_layer: int | None = None,
+) -> None:
+    """Re-plan a trained HTP model's pruning in place (``model_cfg``: its ``ModelConfig``).
+
+    TCEP and MGPTP have no weights, so the kept share, the merged share and the layers where
+    they act can change after training. Refused for an unpruned model, for MGPTP settings on
+    a model without MGPTP, and for values the config would refuse.
+    """
+    from dataclasses import replace
+
+    changes = {
+        k: v
+        for k, v in dict(
+            keep_ratio=keep_ratio, merge_ratio=merge_ratio, tcep_layer=tcep_layer,
+            mgptp_layer=mgptp_layer,
+        ).items()
+        if v is not None
+    }  # fmt: skip
+    if not changes:
+        return
+    p = model_cfg.pruning
+    if not p.tcep:
+        raise ConfigError(
+            f"--{next(iter(changes)).replace('_', '-')} needs an HTP checkpoint; this model is "
+            "not pruned"
+        )
+    if not p.mgptp and ({"merge_ratio", "mgptp_layer"} & set(changes)):
+        raise ConfigError("this HTP checkpoint has no MGPTP: --merge-ratio/--mgptp-layer")
+    for name in ("keep_ratio", "merge_ratio"):
+        value = changes.get(name)
+        if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be in (0, 1], got {value}")
+    new = replace(p, **changes)
+    new.validate(model_cfg.frames, model_cfg.depth)
+    model_cfg.pruning = new
