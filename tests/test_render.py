@@ -96,3 +96,18 @@ def test_a_60_fps_gif_file_has_real_time_delays(tmp_path):
             durations.append(im.info["duration"])
         total_ms = sum(durations)
     assert abs(total_ms - 1000) <= 60  # one second of motion plays in about one second
+
+
+def test_view_angle_changes_the_picture_and_bad_views_are_refused(tmp_path, capsys):
+    npz = _result(frames=6).save(tmp_path / "r.npz")
+    frames = {}
+    for view in ("12,-70", "80,0"):
+        gif = tmp_path / f"v{view.replace(',', '_')}.gif"
+        assert main(["render", str(npz), "-o", str(gif), "--view", view]) == 0
+        with Image.open(gif) as im:
+            im.seek(3)
+            frames[view] = np.asarray(im.convert("L"), dtype=float)
+    assert np.abs(frames["12,-70"] - frames["80,0"]).mean() > 1.0
+    with pytest.raises(SystemExit) as exc:
+        main(["render", str(npz), "-o", str(tmp_path / "x.gif"), "--view", "91,0"])
+    assert exc.value.code == 2 and "ELEV,AZIM" in capsys.readouterr().err

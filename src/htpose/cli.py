@@ -65,6 +65,17 @@ def _unit_fraction(text: str) -> float:
     return value
 
 
+def _view(text: str) -> tuple[float, float]:
+    """``ELEV,AZIM`` in degrees for the 3D panel of renders."""
+    try:
+        elev, azim = (float(v) for v in text.split(","))
+    except ValueError:
+        elev = azim = math.nan
+    if not (-90 <= elev <= 90 and -360 <= azim <= 360):
+        raise argparse.ArgumentTypeError(f"expected ELEV,AZIM in degrees, got {text!r}")
+    return elev, azim
+
+
 def _add_replan_args(p: argparse.ArgumentParser) -> None:
     """HTP re-planning of a trained model (TCEP and MGPTP have no weights)."""
     p.add_argument("--keep-ratio", type=float, help="HTP: share of frames TCEP keeps")
@@ -447,7 +458,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
             elif target.suffix.lower() in (".gif", ".mp4"):
                 from htpose.render import render_result
 
-                render_result(result, outputs.stage(target))
+                render_result(result, outputs.stage(target), view=args.view)
             else:
                 result.save(outputs.stage(target))
     written = targets
@@ -554,7 +565,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     outputs = OutputSet(written, [args.result])
     result = load_result(args.result)
     with outputs:
-        render_result(result, outputs.stage(written[0]), max_frames=args.max_frames)
+        render_result(result, outputs.stage(written[0]), max_frames=args.max_frames, view=args.view)
         if args.uncertainty:
             plot_uncertainty(result, outputs.stage(written[1]))
     print(f"rendered {len(result)} frames; wrote {', '.join(str(p) for p in written)}")
@@ -705,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also write OUTPUT.json")
     p.add_argument("--csv", action="store_true", help="also write OUTPUT.csv")
     p.add_argument("--render", help="also draw the result to a .gif or .mp4")
+    p.add_argument("--view", type=_view, default=(12.0, -70.0), help="3D view ELEV,AZIM in degrees")
     p.add_argument(
         "--world",
         action="store_true",
@@ -743,6 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw at most this many frames (evenly spaced)",
     )
     p.add_argument("--uncertainty", help="also plot per-joint uncertainty to this .png")
+    p.add_argument("--view", type=_view, default=(12.0, -70.0), help="3D view ELEV,AZIM in degrees")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("profile", help="params, MACs and speed of a config, or of two side by side")

@@ -31,6 +31,19 @@ def _bone_colour(child: int) -> str:
     return CENTRE_COLOUR
 
 
+def _colour_key(fig) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=LEFT_COLOUR, lw=3, label="person's left"),
+        Line2D([], [], color=RIGHT_COLOUR, lw=3, label="person's right"),
+        Line2D([], [], color=CENTRE_COLOUR, lw=3, label="centre"),
+        Line2D([], [], ls="", marker=".", color="#777777", ms=8, label="hypotheses"),
+        Line2D([], [], ls="", marker="o", mfc="none", color="orange", label="filled-in joint"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=9, frameon=False)
+
+
 def _upright(points: np.ndarray) -> np.ndarray:
     """Camera axes (x right, y down, z forward) -> plot axes (x right, depth, up)."""
     return np.stack([points[..., 0], points[..., 2], -points[..., 1]], axis=-1)
@@ -64,8 +77,14 @@ def render_result(
     max_frames: int = 200,
     fps: float | None = None,
     dpi: int = 80,
+    view: tuple[float, float] = (12.0, -70.0),
 ) -> Path:
-    """Animate ``result`` into ``path`` (``.gif`` or ``.mp4``), written atomically."""
+    """Animate ``result`` into ``path`` (``.gif`` or ``.mp4``), written atomically.
+
+    Panels: the 2D input (filled-in joints hollow), the 3D skeleton (largest panel; every
+    hypothesis as a cloud around it; ``view`` = (elevation, azimuth) in degrees), and each
+    joint's uncertainty over time; a colour key for left, right and centre.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,11 +111,12 @@ def render_result(
     kp = result.keypoints_2d
     unc_mm = 1000 * result.uncertainty
 
-    fig = plt.figure(figsize=(12, 4.4), dpi=dpi)
-    ax2d = fig.add_subplot(1, 3, 1)
-    ax3d = fig.add_subplot(1, 3, 2, projection="3d")
-    axu = fig.add_subplot(1, 3, 3)
-    fig.subplots_adjust(left=0.04, right=0.98, bottom=0.12, top=0.9, wspace=0.25)
+    fig = plt.figure(figsize=(13, 5.2), dpi=dpi)
+    grid_spec = fig.add_gridspec(1, 3, width_ratios=(1.0, 1.7, 1.1))
+    ax2d = fig.add_subplot(grid_spec[0])
+    ax3d = fig.add_subplot(grid_spec[1], projection="3d")
+    axu = fig.add_subplot(grid_spec[2])
+    fig.subplots_adjust(left=0.03, right=0.98, bottom=0.16, top=0.88, wspace=0.18)
 
     lo, hi = np.nanmin(kp, axis=(0, 1)), np.nanmax(kp, axis=(0, 1))
     pad = 0.1 * max(hi - lo) + 1
@@ -110,15 +130,20 @@ def render_result(
     ax3d.set_xlim(-radius, radius)
     ax3d.set_ylim(-radius, radius)
     ax3d.set_zlim(floor, floor + 2 * radius)
-    ax3d.set_box_aspect((1, 1, 1))
-    ax3d.set_xlabel("x")
-    ax3d.set_ylabel("depth")
-    ax3d.set_zlabel("up")
-    ax3d.view_init(elev=12, azim=-70)
-    grid = np.linspace(-radius, radius, 2)
-    gx, gy = np.meshgrid(grid, grid)
-    ax3d.plot_surface(gx, gy, np.full_like(gx, floor), color="#cccccc", alpha=0.3)
-    ax3d.set_title(f"3D, {result.hypotheses.shape[1]} hypotheses")
+    ax3d.set_box_aspect((1, 1, 1), zoom=1.25)
+    # No tick labels (they overlap at this size): a 0.5 m floor grid gives the scale.
+    ax3d.set_xticklabels([])
+    ax3d.set_yticklabels([])
+    ax3d.set_zticklabels([])
+    ax3d.set_xlabel("x", labelpad=-12)
+    ax3d.set_ylabel("depth", labelpad=-12)
+    ax3d.set_zlabel("up", labelpad=-12)
+    ax3d.view_init(elev=view[0], azim=view[1])
+    ticks = np.arange(-np.floor(radius / 0.5) * 0.5, radius + 1e-9, 0.5)
+    for t in ticks:
+        ax3d.plot([t, t], [-radius, radius], [floor, floor], color="#bbbbbb", lw=0.6)
+        ax3d.plot([-radius, radius], [t, t], [floor, floor], color="#bbbbbb", lw=0.6)
+    ax3d.set_title(f"3D: mean of {result.hypotheses.shape[1]} hypotheses (grid 0.5 m)")
 
     for j in range(unc_mm.shape[1]):
         colour = _bone_colour(j)
@@ -134,8 +159,9 @@ def render_result(
     solid2d = ax2d.plot([], [], "o", color="k", ms=3)[0]
     hollow2d = ax2d.plot([], [], "o", mfc="none", color="orange", ms=5)[0]
     lines3d = [ax3d.plot([], [], [], color=_bone_colour(c), lw=2.5)[0] for c, _ in BONES]
-    cloud = ax3d.plot([], [], [], ".", color="#888888", ms=1.5, alpha=0.5)[0]
+    cloud = ax3d.plot([], [], [], ".", color="#777777", ms=2.5, alpha=0.35)[0]
     label = fig.suptitle("")
+    _colour_key(fig)
 
     def draw(i: int):
         filled = result.filled[i]
