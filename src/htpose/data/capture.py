@@ -18,6 +18,8 @@ from htpose.data.camera import Camera, load_h36m_cameras, project, world_to_came
 from htpose.data.clips import ClipCollection
 from htpose.data.sequences import Sequence
 from htpose.data.temporal import MODEL_FPS, resample
+from htpose.data.virtual_cameras import TEST_KINDS, aimed_view, test_camera_rng
+from htpose.data.windows import fill_window
 from htpose.errors import DataError
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -99,16 +101,6 @@ def novel_capture(
     redrawn (the best of 20 is kept). Joints outside the image are filled in as ``htpose
     lift`` fills them. A sequence's ``action`` is the camera kind, so tables are per kind.
     """
-    from htpose.data.virtual_cameras import (
-        TEST_KINDS,
-        draw_camera,
-        project_np,
-        test_camera_rng,
-        visible,
-        world_to_camera_np,
-    )
-    from htpose.data.windows import fill_window
-
     kinds = list(TEST_KINDS)
     out = []
     for name, clip in collection.clips.items():
@@ -120,20 +112,10 @@ def novel_capture(
                 part = moved[s0 : s0 + segment_frames]
                 if len(part) < 2:
                     continue
-                best = None
-                for _ in range(20):
-                    cam = draw_camera(rng, part, TEST_KINDS[kind], f"{kind}#{i}")
-                    points = world_to_camera_np(part, cam)
-                    if (points[..., 2] <= 0.1).any():
-                        continue
-                    pixels = project_np(points, cam, distortion)
-                    seen = visible(pixels, points, cam)
-                    if not seen.any(axis=0).all():
-                        continue
-                    if best is None or seen.mean() > best[3].mean():
-                        best = (points, pixels, cam, seen)
-                    if seen.mean() >= min_visible:
-                        break
+                best = aimed_view(
+                    rng, part, TEST_KINDS[kind], distortion, min_visible, tries=20,
+                    keep_best=True, name=f"{kind}#{i}",
+                )  # fmt: skip
                 if best is None:
                     continue
                 points, pixels, cam, seen = best

@@ -201,3 +201,34 @@ def visible(pixels: np.ndarray, points_cam: np.ndarray, camera: Camera) -> np.nd
         & (x >= 0) & (x < camera.width) & (y >= 0) & (y < camera.height)
         & (np.abs(points_cam[..., :2] / np.maximum(points_cam[..., 2:3], 1e-6)).max(-1) < 2.0)
     )  # fmt: skip
+
+
+def aimed_view(
+    rng: np.random.Generator,
+    window: np.ndarray,
+    ranges: CameraRanges,
+    distortion: str,
+    min_visible: float,
+    tries: int,
+    keep_best: bool = False,
+    name: str = "virtual",
+) -> tuple[np.ndarray, np.ndarray, Camera, np.ndarray] | None:
+    """A random camera that sees the window ``(F, J, 3)``: camera-frame joints, pixels, the
+    camera and the ``(F, J)`` visibility mask of the first of ``tries`` draws that keeps at
+    least ``min_visible`` of the joints in view and every joint in some frame. None if no
+    draw does, unless ``keep_best``: then the draw with the most joints in view."""
+    best = None
+    for _ in range(tries):
+        cam = draw_camera(rng, window, ranges, name)
+        points = world_to_camera_np(window, cam)
+        if (points[..., 2] <= 0.1).any():
+            continue
+        pixels = project_np(points, cam, distortion)
+        seen = visible(pixels, points, cam)
+        if not seen.any(axis=0).all():
+            continue
+        if seen.mean() >= min_visible:
+            return points, pixels, cam, seen
+        if best is None or seen.mean() > best[3].mean():
+            best = (points, pixels, cam, seen)
+    return best if keep_best else None

@@ -26,13 +26,7 @@ from htpose.data.camera import Camera, normalize_keypoints
 from htpose.data.keypoints import fill_missing
 from htpose.data.sequences import DetectorNoise, Sequence, flip_2d, flip_3d, person_scale
 from htpose.data.temporal import window_indices
-from htpose.data.virtual_cameras import (
-    CameraRanges,
-    draw_camera,
-    project_np,
-    visible,
-    world_to_camera_np,
-)
+from htpose.data.virtual_cameras import CameraRanges, aimed_view, project_np, world_to_camera_np
 
 # Joint groups an occlusion hides together (a forearm, a hand, a shin, a foot, the head).
 OCCLUSION_GROUPS = ((12, 13), (13,), (15, 16), (16,), (2, 3), (3,), (5, 6), (6,), (9, 10))
@@ -161,15 +155,11 @@ class CaptureSampler:
     ) -> tuple[np.ndarray, np.ndarray, Camera, np.ndarray]:
         """Camera-frame joints, pixels, the camera and the ``(F, J)`` visibility mask."""
         if self.aug.camera_prob > 0 and rng.random() < self.aug.camera_prob:
-            for _ in range(10):
-                cam = draw_camera(rng, window, self.aug.ranges)
-                points = world_to_camera_np(window, cam)
-                if (points[..., 2] <= 0.1).any():
-                    continue
-                pixels = project_np(points, cam, self.distortion)
-                seen = visible(pixels, points, cam)
-                if seen.mean() >= self.aug.min_visible and seen.any(axis=0).all():
-                    return points, pixels, cam, seen
+            found = aimed_view(
+                rng, window, self.aug.ranges, self.distortion, self.aug.min_visible, tries=10
+            )
+            if found is not None:
+                return found
         centred = window.copy()
         centred[..., :2] -= window[:, 0, :2].mean(axis=0)
         cam = self.fixed[int(rng.integers(len(self.fixed)))]
