@@ -131,18 +131,15 @@ def render_result(
     ax3d.set_ylim(-radius, radius)
     ax3d.set_zlim(floor, floor + 2 * radius)
     ax3d.set_box_aspect((1, 1, 1), zoom=1.25)
-    # No tick labels (they overlap at this size): a 0.5 m floor grid gives the scale.
-    ax3d.set_xticklabels([])
-    ax3d.set_yticklabels([])
-    ax3d.set_zticklabels([])
+    # No tick labels (they overlap at this size): the panes' grid, every 0.5 m, gives the scale.
+    ticks = np.arange(-np.floor(radius / 0.5) * 0.5, radius + 1e-9, 0.5)
+    ax3d.set_xticks(ticks, [""] * len(ticks))
+    ax3d.set_yticks(ticks, [""] * len(ticks))
+    ax3d.set_zticks(floor + ticks - ticks[0], [""] * len(ticks))
     ax3d.set_xlabel("x", labelpad=-12)
     ax3d.set_ylabel("depth", labelpad=-12)
     ax3d.set_zlabel("up", labelpad=-12)
     ax3d.view_init(elev=view[0], azim=view[1])
-    ticks = np.arange(-np.floor(radius / 0.5) * 0.5, radius + 1e-9, 0.5)
-    for t in ticks:
-        ax3d.plot([t, t], [-radius, radius], [floor, floor], color="#bbbbbb", lw=0.6)
-        ax3d.plot([-radius, radius], [t, t], [floor, floor], color="#bbbbbb", lw=0.6)
     ax3d.set_title(f"3D: mean of {result.hypotheses.shape[1]} hypotheses (grid 0.5 m)")
 
     for j in range(unc_mm.shape[1]):
