@@ -47,6 +47,13 @@ def _keypoints(path: Path, fps: float = 50.0, scale: float = 1.0) -> Path:
     return path
 
 
+def _nested_fields(tmp: Path) -> Path:
+    path = tmp / "nested.npz"
+    np.savez(path, keypoints=np.full((5, 17, 2), 500.0), fps=np.array([[30.0]]),
+             width=np.array([1000, 2]), height=1000)  # fmt: skip
+    return path
+
+
 def _huge_header_checkpoint(path: Path) -> Path:
     import torch
     from safetensors.torch import save_file
@@ -157,6 +164,18 @@ def cases(tmp: Path) -> list[tuple[str, list[str], list[Path]]]:
          "random:0:1"], []),
         ("export --onnx onto the checkpoint", ["-m", "htpose", "export", "--checkpoint",
          str(tmp / "huge.safetensors"), "--onnx", str(tmp / "huge.safetensors")], []),
+        ("export --opset 99999", ["-m", "htpose", "export", "--onnx", str(tmp / "x.onnx"),
+         "--opset", "99999"], []),
+        ("evaluate --seed 1e23", ["-m", "htpose", "evaluate", "--seed",
+         "100000000000000000000000"], []),
+        ("lift npz fps [[30]] and width [1000, 2]", [*lift, str(_nested_fields(tmp)), "-o", out],
+         []),
+        ("lift --keep-ratio 2 (HTP re-plan)", [*lift, str(kp), "-o", out, "--keep-ratio", "2"],
+         [kp]),
+        ("lift --view 91,0", [*lift, str(kp), "-o", out, "--render", str(tmp / "v.gif"),
+         "--view", "91,0"], [kp]),
+        ("calibrate --out onto the checkpoint", ["-m", "htpose", "calibrate", "--checkpoint",
+         str(tmp / "huge.safetensors"), "--out", str(tmp / "huge.safetensors")], []),
     ]  # fmt: skip
 
 
