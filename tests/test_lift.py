@@ -213,6 +213,18 @@ def test_missing_joints_are_interpolated_and_flagged():
         fill_missing(pixels, s)
     with pytest.raises(DataError, match="all missing"):
         fill_missing(pixels, np.zeros_like(scores))
+    # Never confident but placed by the detector (MediaPipe's occluded landmarks): its own
+    # guesses are kept, flagged as filled; only frames with no guess at all are interpolated.
+    s = scores.copy()
+    s[:, J["head"]] = 0.1
+    s[3, J["head"]] = 0.0
+    filled, mask = fill_missing(pixels, s)
+    keep = np.arange(len(pose)) != 3
+    np.testing.assert_allclose(filled[keep, J["head"]], pixels[keep, J["head"]])
+    np.testing.assert_allclose(
+        filled[3, J["head"]], (pixels[2, J["head"]] + pixels[4, J["head"]]) / 2
+    )
+    assert mask[:, J["head"]].all()
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,18 @@ def _view(text: str) -> tuple[float, float]:
     return elev, azim
 
 
+def _person(text: str) -> str | int:
+    if text in ("largest", "center"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("largest, center, or a person index N >= 0") from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError("a person index must be in 0..64")
+    return value
+
+
 def _add_replan_args(p: argparse.ArgumentParser) -> None:
     """HTP re-planning of a trained model (TCEP and MGPTP have no weights)."""
     p.add_argument("--keep-ratio", type=float, help="HTP: share of frames TCEP keeps")
@@ -386,6 +398,44 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lift_targets(args: argparse.Namespace) -> list[Path]:
+    """Every file ``lift``/``video`` will write, checked before any work."""
+    out = Path(args.output)
+    if out.suffix.lower() != ".npz":
+        raise HtposeError(f"-o must name a .npz file (got {out.name!r}); add --json/--csv too")
+    if args.render and Path(args.render).suffix.lower() not in (".gif", ".mp4"):
+        raise HtposeError(f"cannot render to {Path(args.render).name!r}; use a .gif or .mp4 file")
+    if args.bvh and Path(args.bvh).suffix.lower() != ".bvh":
+        raise HtposeError(f"--bvh must name a .bvh file, got {Path(args.bvh).name!r}")
+    targets = [out]
+    targets += [out.with_suffix(".json")] if args.json else []
+    targets += [out.with_suffix(".csv")] if args.csv else []
+    targets += [Path(args.render)] if args.render else []
+    targets += [Path(args.bvh)] if args.bvh else []
+    return targets
+
+
+def _write_outputs(result, outputs, targets: list[Path], args, video=None, extra=None) -> None:
+    """Write a lift's files all or none (``outputs`` is the command's OutputSet); ``extra``
+    ``{path: write(staged_path)}`` joins the same all-or-none set."""
+    if args.world or args.bvh:
+        result.add_world()
+    with outputs:
+        for target, write in (extra or {}).items():
+            write(outputs.stage(target))
+        for target in targets:
+            if target.suffix.lower() == ".bvh":
+                from htpose.bvh import write_bvh
+
+                write_bvh(outputs.stage(target), result.joints_world, result.fps)
+            elif target.suffix.lower() in (".gif", ".mp4"):
+                from htpose.render import render_result
+
+                render_result(result, outputs.stage(target), view=args.view, video=video)
+            else:
+                result.save(outputs.stage(target))
+
+
 def cmd_lift(args: argparse.Namespace) -> int:
     import time
 
@@ -399,18 +449,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         )
     from htpose.io import OutputSet
 
-    out = Path(args.output)
-    if out.suffix.lower() != ".npz":
-        raise HtposeError(f"-o must name a .npz file (got {out.name!r}); add --json/--csv too")
-    if args.render and Path(args.render).suffix.lower() not in (".gif", ".mp4"):
-        raise HtposeError(f"cannot render to {Path(args.render).name!r}; use a .gif or .mp4 file")
-    targets = [out]
-    targets += [out.with_suffix(".json")] if args.json else []
-    targets += [out.with_suffix(".csv")] if args.csv else []
-    targets += [Path(args.render)] if args.render else []
-    targets += [Path(args.bvh)] if args.bvh else []
-    if args.bvh and Path(args.bvh).suffix.lower() != ".bvh":
-        raise HtposeError(f"--bvh must name a .bvh file, got {Path(args.bvh).name!r}")
+    targets = _lift_targets(args)
     inputs = [args.input] + ([args.checkpoint] if args.checkpoint else [])
     outputs = OutputSet(targets, inputs)  # refuses to replace an input, before any work
     if args.threads:
@@ -447,20 +486,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         start_frame=args.start_frame,
     )
-    if args.world or args.bvh:
-        result.add_world()
-    with outputs:
-        for target in targets:
-            if target.suffix.lower() == ".bvh":
-                from htpose.bvh import write_bvh
-
-                write_bvh(outputs.stage(target), result.joints_world, result.fps)
-            elif target.suffix.lower() in (".gif", ".mp4"):
-                from htpose.render import render_result
-
-                render_result(result, outputs.stage(target), view=args.view)
-            else:
-                result.save(outputs.stage(target))
+    _write_outputs(result, outputs, targets, args)
     written = targets
     score = implausibility(keypoints.pixels, keypoints.scores)
     if score > IMPLAUSIBLE:  # after the work, so an error is still the only line
@@ -482,6 +508,120 @@ def cmd_lift(args: argparse.Namespace) -> int:
         f"wrote {', '.join(str(p) for p in written)}"
     )
     return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    import time
+
+    from htpose.io import OutputSet
+    from htpose.lift import DEFAULT_FPS, Lifter
+    from htpose.video.pipeline import detect_video
+
+    targets = _lift_targets(args)
+    if args.save_2d and Path(args.save_2d).suffix.lower() != ".npz":
+        raise HtposeError(f"--save-2d must name a .npz file, got {Path(args.save_2d).name!r}")
+    outputs = OutputSet(
+        targets + ([Path(args.save_2d)] if args.save_2d else []),
+        [args.input] + ([args.checkpoint] if args.checkpoint else []),
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    lifter = Lifter.from_pretrained(args.checkpoint, args.device)  # a bad model fails first
+    _replan(lifter.config.model, args)
+    detector = _video_detector(args)
+    keep_every = _render_step(args)
+    try:
+        found = detect_video(args.input, detector, args.person, args.max_people, keep_every,
+                             args.max_frames, progress=not args.no_progress)  # fmt: skip
+    finally:
+        detector.close()
+    fps = found.info.fps
+    if fps is None:
+        print(f"htpose: note: the video has no frame rate; assuming {DEFAULT_FPS:g} fps",
+              file=sys.stderr)  # fmt: skip
+        fps = DEFAULT_FPS
+    tick = time.perf_counter()
+    result = lifter(found.keypoints, fps=fps, hypotheses=args.hypotheses, steps=args.steps,
+                    aggregate=args.aggregate, flip=not args.no_flip, batch=args.batch,
+                    seed=args.seed, threshold=args.threshold, focal=args.focal,
+                    progress=not args.no_progress, overlap=args.overlap)  # fmt: skip
+    found.seconds["lift"] = time.perf_counter() - tick
+    result.info["video"] = _video_info(found)
+    tick = time.perf_counter()
+    extra = (
+        {Path(args.save_2d): lambda path: _save_2d(path, found, result.fps)}
+        if args.save_2d
+        else None
+    )
+    _write_outputs(result, outputs, targets, args, found.thumbnails or None, extra)
+    found.seconds["write"] = time.perf_counter() - tick
+    _report_video(found, result, [*targets, *(extra or {})], args.max_frames)
+    return 0
+
+
+def _video_detector(args: argparse.Namespace):
+    from htpose.video.detect import DETECTORS
+
+    return DETECTORS[args.detector](complexity=args.complexity)
+
+
+def _render_step(args: argparse.Namespace) -> int:
+    """Keep a thumbnail of every this many frames for an overlay render (0: no render)."""
+    if not args.render:
+        return 0
+    from htpose.render import playback
+    from htpose.video.decode import probe
+
+    info = probe(args.input)
+    length = info.expected_frames or 10_000
+    if args.max_frames:
+        length = min(length, args.max_frames)
+    step, _ = playback(info.fps or 30.0, length, 200, Path(args.render).suffix.lower() == ".gif")
+    return step
+
+
+def _video_info(found) -> dict:
+    import numpy as np
+
+    missing = np.flatnonzero(~found.found)
+    return {
+        "file": str(found.info.path),
+        "frames": int(len(found.found)),
+        "expected_frames": found.info.expected_frames,
+        "frames_without_person": missing.tolist(),
+        "people_seen": found.people_seen,
+        "stage_seconds": {k: round(v, 3) for k, v in found.seconds.items()},
+    }
+
+
+def _save_2d(path: Path, found, fps: float) -> None:
+    import numpy as np
+
+    kp = found.keypoints
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, keypoints=kp.pixels.astype(np.float32),
+                            scores=kp.scores.astype(np.float32), fps=np.float64(fps),
+                            width=kp.width, height=kp.height)  # fmt: skip
+
+
+def _report_video(found, result, written: list[Path], max_frames: int | None) -> None:
+    n = len(found.found)
+    missing = int((~found.found).sum())
+    expected = found.info.expected_frames
+    if expected and n < 0.9 * expected and n != max_frames:
+        print(f"htpose: warning: decoded {n} of about {expected} frames; the stream may be "
+              "damaged or cut short", file=sys.stderr)  # fmt: skip
+    if missing:
+        print(f"htpose: warning: the person was not found in {missing} of {n} frames; those "
+              "are filled in and flagged in 'filled' (info.video.frames_without_person)",
+              file=sys.stderr)  # fmt: skip
+    rates = ", ".join(f"{stage} {n / s:.1f} frames/s" if s > 0 else f"{stage} -"
+                      for stage, s in found.seconds.items())  # fmt: skip
+    print(f"{n} frames ({found.info.width}x{found.info.height}, {result.fps:g} fps), "
+          f"{found.people_seen} people seen; {rates}")  # fmt: skip
+    print(f"wrote {', '.join(str(p) for p in written)}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -592,6 +732,43 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"htpose: error: {message} (see '{self.prog} --help')\n")
 
 
+def _add_lift_options(p: argparse.ArgumentParser) -> None:
+    """Options ``lift`` and ``video`` share: sampling, outputs, pictures."""
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
+    p.add_argument("--hypotheses", type=_positive_int, default=5)
+    p.add_argument("--steps", type=_positive_int, default=5, help="DDIM steps K")
+    p.add_argument("--aggregate", default="mean", help="mean or jpma")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.3,
+        help="keypoints scored below this are filled in from neighbouring frames",
+    )
+    p.add_argument("--focal", type=float, help="focal length in pixels (default 1.15 x size)")
+    p.add_argument(
+        "--overlap",
+        type=_unit_fraction,
+        help="share by which windows overlap, blended (default: the model's eval.overlap)",
+    )
+    p.add_argument("--no-flip", action="store_true", help="no test-time flip (2x faster)")
+    p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--json", action="store_true", help="also write OUTPUT.json")
+    p.add_argument("--csv", action="store_true", help="also write OUTPUT.csv")
+    p.add_argument("--render", help="also draw the result to a .gif or .mp4")
+    p.add_argument("--view", type=_view, default=(12.0, -70.0), help="3D view ELEV,AZIM in degrees")
+    p.add_argument(
+        "--world",
+        action="store_true",
+        help="also store joints_world: absolute positions, gravity up (z), floor at 0",
+    )
+    p.add_argument("--bvh", help="also write the motion as a .bvh file (Y up, cm) for Blender")
+    p.add_argument("--no-progress", action="store_true")
+    _add_replan_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="htpose", description="3D human pose lifting by diffusion, with HTP.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -683,49 +860,38 @@ def build_parser() -> argparse.ArgumentParser:
                  "mediapipe33", "h36m17"),
         help="keypoint layout (default: from the file; 25 points: decided from the data)",
     )  # fmt: skip
-    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
     p.add_argument("--width", type=_positive_int, help="image width in pixels")
     p.add_argument("--height", type=_positive_int, help="image height in pixels")
     p.add_argument("--fps", type=float, help="input frame rate (default: the file's, else 30)")
-    p.add_argument("--hypotheses", type=_positive_int, default=5)
-    p.add_argument("--steps", type=_positive_int, default=5, help="DDIM steps K")
-    p.add_argument("--aggregate", default="mean", help="mean or jpma")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.3,
-        help="keypoints scored below this are filled in from neighbouring frames",
-    )
-    p.add_argument("--focal", type=float, help="focal length in pixels (default 1.15 x size)")
-    p.add_argument(
-        "--overlap",
-        type=_unit_fraction,
-        help="share by which windows overlap, blended (default: the model's eval.overlap)",
-    )
     p.add_argument(
         "--start-frame",
         type=_nonnegative_int,
         default=0,
         help="where this file begins in a longer recording (pieces then match the whole)",
     )
-    p.add_argument("--no-flip", action="store_true", help="no test-time flip (2x faster)")
-    p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--json", action="store_true", help="also write OUTPUT.json")
-    p.add_argument("--csv", action="store_true", help="also write OUTPUT.csv")
-    p.add_argument("--render", help="also draw the result to a .gif or .mp4")
-    p.add_argument("--view", type=_view, default=(12.0, -70.0), help="3D view ELEV,AZIM in degrees")
-    p.add_argument(
-        "--world",
-        action="store_true",
-        help="also store joints_world: absolute positions, gravity up (z), floor at 0",
-    )
-    p.add_argument("--bvh", help="also write the motion as a .bvh file (Y up, cm) for Blender")
-    p.add_argument("--no-progress", action="store_true")
-    _add_replan_args(p)
+    _add_lift_options(p)
     p.set_defaults(func=cmd_lift)
+
+    p = sub.add_parser("video", help="detect, track and lift one person in a video file")
+    p.add_argument("input", help="a video file (mp4, mov, avi, mkv, ... anything ffmpeg reads)")
+    p.add_argument("-o", "--output", required=True, help="result .npz")
+    p.add_argument(
+        "--person",
+        type=_person,
+        default="largest",
+        help="who to follow: largest, center, or N (the N-th person from the left, from 0)",
+    )
+    p.add_argument(
+        "--max-people", type=_positive_int, default=4, help="people searched for when choosing"
+    )
+    p.add_argument("--detector", choices=("mediapipe",), default="mediapipe")
+    p.add_argument(
+        "--complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe model size"
+    )
+    p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
+    p.add_argument("--save-2d", help="also write the detected 2D as .npz (htpose lift reads it)")
+    _add_lift_options(p)
+    p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("demo", help="lift the bundled boxing sample end to end and draw it")
     p.add_argument("--out", default="htpose_demo", help="folder for the result and pictures")

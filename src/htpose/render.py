@@ -78,12 +78,15 @@ def render_result(
     fps: float | None = None,
     dpi: int = 80,
     view: tuple[float, float] = (12.0, -70.0),
+    video: dict[int, np.ndarray] | None = None,
 ) -> Path:
     """Animate ``result`` into ``path`` (``.gif`` or ``.mp4``), written atomically.
 
     Panels: the 2D input (filled-in joints hollow), the 3D skeleton (largest panel; every
     hypothesis as a cloud around it; ``view`` = (elevation, azimuth) in degrees), and each
-    joint's uncertainty over time; a colour key for left, right and centre.
+    joint's uncertainty over time; a colour key for left, right and centre. ``video``
+    ``{frame: (h, w, 3) uint8}``: the video's frames (any scale) drawn under the 2D, which
+    then spans the whole image; a frame without its own picture shows the nearest earlier one.
     """
     import matplotlib
 
@@ -118,12 +121,21 @@ def render_result(
     axu = fig.add_subplot(grid_spec[2])
     fig.subplots_adjust(left=0.03, right=0.98, bottom=0.16, top=0.88, wspace=0.18)
 
-    lo, hi = np.nanmin(kp, axis=(0, 1)), np.nanmax(kp, axis=(0, 1))
-    pad = 0.1 * max(hi - lo) + 1
-    ax2d.set_xlim(lo[0] - pad, hi[0] + pad)
-    ax2d.set_ylim(hi[1] + pad, lo[1] - pad)  # image y points down
+    picture, shown = None, sorted(video) if video else []
+    if shown:
+        width, height = result.image_size
+        picture = ax2d.imshow(video[shown[0]], extent=(0, width, height, 0))
+        ax2d.set_xlim(0, width)
+        ax2d.set_ylim(height, 0)
+        ax2d.set_xticks([])
+        ax2d.set_yticks([])
+    else:
+        lo, hi = np.nanmin(kp, axis=(0, 1)), np.nanmax(kp, axis=(0, 1))
+        pad = 0.1 * max(hi - lo) + 1
+        ax2d.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax2d.set_ylim(hi[1] + pad, lo[1] - pad)  # image y points down
     ax2d.set_aspect("equal")
-    ax2d.set_title("2D input")
+    ax2d.set_title("video and detected 2D" if shown else "2D input")
 
     radius = float(np.nanmax(np.abs(hyps))) * 1.05 + 1e-3
     floor = float(np.nanmin(pose[..., 2]))
@@ -162,6 +174,9 @@ def render_result(
 
     def draw(i: int):
         filled = result.filled[i]
+        if picture is not None:
+            k = int(np.searchsorted(shown, i, side="right")) - 1
+            picture.set_data(video[shown[max(k, 0)]])
         for line, (c, p) in zip(lines2d, BONES):
             line.set_data(kp[i, [c, p], 0], kp[i, [c, p], 1])
         solid2d.set_data(kp[i, ~filled, 0], kp[i, ~filled, 1])

@@ -594,7 +594,9 @@ def fill_missing(
     """Interpolate joints below ``threshold`` linearly over time (held at the ends).
 
     ``pixels`` ``(T, 17, 2)``, ``scores`` ``(T, 17)``; returns the filled pixels and the
-    ``(T, 17)`` mask of filled entries. A joint never seen in the whole track is an error.
+    ``(T, 17)`` mask of filled entries. A joint never scored above ``threshold`` keeps the
+    detector's own low-score guesses where it gave some (MediaPipe places every landmark,
+    occluded or not), still flagged as filled; a joint with no position at all is an error.
     """
     good = (scores >= threshold) & np.isfinite(pixels).all(axis=-1)
     if not good.any():
@@ -606,9 +608,11 @@ def fill_missing(
     for j in range(pixels.shape[1]):
         ok = good[:, j]
         if not ok.any():
-            raise DataError(
-                f"joint {JOINT_NAMES[j]!r} is missing in every frame; it cannot be filled in"
-            )
+            ok = (scores[:, j] > 0) & np.isfinite(pixels[:, j]).all(axis=-1)
+            if not ok.any():
+                raise DataError(
+                    f"joint {JOINT_NAMES[j]!r} is missing in every frame; it cannot be filled in"
+                )
         if ok.all():
             continue
         for c in range(2):
