@@ -51,22 +51,12 @@ def triangulate(rays: np.ndarray, w2c: np.ndarray, centres: np.ndarray, ok: np.n
     return h[:3] / h[3]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("detections")
-    ap.add_argument("--calibration", default=str(CALIB))
-    ap.add_argument("--min-visibility", type=float, default=0.5)
-    ap.add_argument(
-        "--drop-penalty", type=float, default=15.0, help="px of error a left-out view costs"
-    )
-    ap.add_argument("--json")
-    args = ap.parse_args()
-    cams = read_qualisys(args.calibration)
-    det = np.load(args.detections)
+def load_views(detections: str, calibration: str = str(CALIB)):
+    """Detections of the cameras the calibration knows, in Human3.6M-17 at calibrated size:
+    ``(cams, names, px (V, T, 17, 2), vis (V, T, 17))``."""
+    cams = read_qualisys(calibration)
+    det = np.load(detections)
     names = sorted(c for c in cams if c in det.files)
-    w2c = np.array([cams[n].rotation().numpy().T for n in names])
-    centres = np.array([cams[n].position for n in names])
-    intr = [cams[n].intrinsics() for n in names]
     px, vis = [], []
     for n in names:
         pts = np.nan_to_num(det[n].copy())
@@ -75,7 +65,19 @@ def main() -> None:
         xy, sc = to_h36m(pts, "mediapipe33")
         px.append(xy)
         vis.append(sc)
-    px, vis = np.array(px), np.array(vis)  # (V, T, 17, 2), (V, T, 17)
+    return cams, names, np.array(px), np.array(vis)
+
+
+def triangulate_views(
+    cams, names, px: np.ndarray, vis: np.ndarray, min_visibility: float = 0.5,
+    drop_penalty: float = 15.0,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per frame, the triangulation that best explains the views: ``points`` ``(T, 17, 3)``
+    world (labels of the first view used), ``errors`` ``(V, T, 17, 2)`` reprojection,
+    ``swaps`` ``(T, V)`` whose left/right labels were swapped, ``used`` ``(T, V)``."""
+    w2c = np.array([cams[n].rotation().numpy().T for n in names])
+    centres = np.array([cams[n].position for n in names])
+    intr = [cams[n].intrinsics() for n in names]
     views, frames = px.shape[:2]
     rays = np.array([
         pixels_to_rays(torch.from_numpy(np.nan_to_num(px[v])), intr[v]).numpy()
@@ -89,7 +91,7 @@ def main() -> None:
         for j in range(17):
             src = [FLIP_PERM[j] if s else j for s in swaps]
             ok = np.array(
-                [v in used and vis[v, t, src[v]] >= args.min_visibility for v in range(views)]
+                [v in used and vis[v, t, src[v]] >= min_visibility for v in range(views)]
             )
             r = np.array([rays[v, t, src[v]] for v in range(views)])
             pts3[j] = triangulate(r, w2c, centres, ok)
@@ -99,15 +101,19 @@ def main() -> None:
             rep = project(cam_pts, intr[v]).numpy()
             src = [FLIP_PERM[j] if swaps[v] else j for j in range(17)]
             e = rep - px[v, t, src]
-            e[vis[v, t, src] < args.min_visibility] = np.nan
+            e[vis[v, t, src] < min_visibility] = np.nan
             err.append(e)
         return pts3, np.array(err)
 
     # Per frame: which views see the same person (a view may follow someone else) and
     # whose left/right labels to swap. Cost: the median reprojection error of the views used,
     # plus a penalty for each view left out, so views are dropped only when they disagree.
-    errors = np.full((views, frames, 17, 2), np.nan)
-    swapped, dropped = np.zeros(views, int), np.zeros(views, int)
+    out = {
+        "points": np.full((frames, 17, 3), np.nan),
+        "errors": np.full((views, frames, 17, 2), np.nan),
+        "swaps": np.zeros((frames, views), bool),
+        "used": np.zeros((frames, views), bool),
+    }
     subsets = [c for k in range(views, 1, -1) for c in itertools.combinations(range(views), k)]
     for t in range(frames):
         best = None
@@ -115,21 +121,37 @@ def main() -> None:
             for swaps in itertools.product((0, 1), repeat=views):
                 if swaps[used[0]] or any(swaps[v] for v in range(views) if v not in used):
                     continue  # the first view used fixes the labels
-                _, err = solve(t, swaps, used)
+                pts3, err = solve(t, swaps, used)
                 cost = np.nanmedian(np.linalg.norm(err[list(used)], axis=-1))
-                cost += args.drop_penalty * (views - len(used))
+                cost += drop_penalty * (views - len(used))
                 if np.isfinite(cost) and (best is None or cost < best[0]):
-                    best = (cost, swaps, err, used)
+                    best = (cost, swaps, err, used, pts3)
         if best is None:
             continue
-        _, swaps, err, used = best
+        _, swaps, err, used, pts3 = best
         err[[v for v in range(views) if v not in used]] = np.nan
-        errors[:, t] = err
-        swapped += np.array(swaps)
-        dropped += np.array([v not in used for v in range(views)])
-    report = fit(errors, px, vis >= args.min_visibility, names)
-    report["frames_with_a_view_swapped"] = dict(zip(names, swapped.tolist()))
-    report["frames_with_a_view_left_out"] = dict(zip(names, dropped.tolist()))
+        out["points"][t] = pts3
+        out["errors"][:, t] = err
+        out["swaps"][t] = swaps
+        out["used"][t] = [v in used for v in range(views)]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("detections")
+    ap.add_argument("--calibration", default=str(CALIB))
+    ap.add_argument("--min-visibility", type=float, default=0.5)
+    ap.add_argument(
+        "--drop-penalty", type=float, default=15.0, help="px of error a left-out view costs"
+    )
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    cams, names, px, vis = load_views(args.detections, args.calibration)
+    tri = triangulate_views(cams, names, px, vis, args.min_visibility, args.drop_penalty)
+    report = fit(tri["errors"], px, vis >= args.min_visibility, names)
+    report["frames_with_a_view_swapped"] = dict(zip(names, tri["swaps"].sum(0).tolist()))
+    report["frames_with_a_view_left_out"] = dict(zip(names, (~tri["used"]).sum(0).tolist()))
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

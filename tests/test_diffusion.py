@@ -125,3 +125,47 @@ def test_ddim_update_matches_hand_computed_values():
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
     # And the values are not degenerate: the update mixed all three terms.
     assert 0 < sigma < 1 and math.sqrt(1 - a_next - sigma**2) > 0.01
+
+
+class _ConditionEcho(torch.nn.Module):
+    """A 'denoiser' whose y_0 is read off its 2D condition (x, y, depth = x): the sampler's
+    output then shows exactly which (plain or mirrored) 2D each hypothesis saw. Depth = x is
+    not mirror-symmetric, so mirrored hypotheses come out with depth = -x."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def encode_condition(self, keypoints_2d):
+        from htpose.model.denoiser import Condition
+
+        return Condition(keypoints_2d)
+
+    def forward(self, y_t, t, cond):
+        xy = cond.tokens
+        return _echo(xy) + 0 * y_t
+
+
+def _echo(xy):
+    return torch.cat([xy, xy[..., :1]], -1)
+
+
+@pytest.mark.parametrize("hypotheses", [1, 2, 5])
+def test_split_flip_alternates_plain_and_mirrored_hypotheses(hypotheses):
+    from htpose.data.sequences import flip_2d, flip_3d
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 9, 17, 2)
+    x[..., 0, :] = 0
+    # An input whose mirror is a different pose, so the two kinds are told apart.
+    model = _ConditionEcho()
+    sampler = DDIMSampler(NoiseSchedule(100), 2, 1.0, None)
+    out = sample_hypotheses(model, sampler, x, hypotheses, "split")
+    assert out.shape == (3, hypotheses, 9, 17, 3)
+    plain, mirrored = _echo(x), flip_3d(_echo(flip_2d(x)))
+    assert not torch.allclose(plain, mirrored)
+    plain, mirrored = plain - plain[..., :1, :], mirrored - mirrored[..., :1, :]
+    assert not torch.allclose(plain, mirrored)
+    for h in range(hypotheses):
+        want = plain if h % 2 == 0 else mirrored
+        torch.testing.assert_close(out[:, h], want)

@@ -88,6 +88,23 @@ def _person(text: str) -> str | int:
     return value
 
 
+def _add_flip_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--flip",
+        choices=("none", "average", "split"),
+        help="test-time flip: average (each step with the mirror, 2x cost), split (half the "
+        "hypotheses see the mirror, no extra cost), none (default: diffusion.flip_mode)",
+    )
+    p.add_argument("--no-flip", action="store_true", help="the same as --flip none")
+
+
+def _flip(args: argparse.Namespace) -> bool | str:
+    """The flip mode asked for, or True for the model's own default."""
+    if args.no_flip:
+        return "none"
+    return args.flip or True
+
+
 def _add_replan_args(p: argparse.ArgumentParser) -> None:
     """HTP re-planning of a trained model (TCEP and MGPTP have no weights)."""
     p.add_argument("--keep-ratio", type=float, help="HTP: share of frames TCEP keeps")
@@ -201,7 +218,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         hyps,
         steps,
         args.aggregate,
-        not args.no_flip,
+        _flip(args),
         args.seed,
         args.batch or cfg.eval.batch_windows,
         pck=is_3dhp,
@@ -231,7 +248,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "data": str(data),
                     "steps": steps,
                     "input": input_kind,
-                    "flip_test": not args.no_flip,
+                    "flip_test": _flip(args),
                     "train_step": meta.get("step"),
                     "calibration": calib,
                 },
@@ -477,7 +494,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         hypotheses=args.hypotheses,
         steps=args.steps,
         aggregate=args.aggregate,
-        flip=not args.no_flip,
+        flip=_flip(args),
         batch=args.batch,
         seed=args.seed,
         threshold=args.threshold,
@@ -544,7 +561,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         fps = DEFAULT_FPS
     tick = time.perf_counter()
     result = lifter(found.keypoints, fps=fps, hypotheses=args.hypotheses, steps=args.steps,
-                    aggregate=args.aggregate, flip=not args.no_flip, batch=args.batch,
+                    aggregate=args.aggregate, flip=_flip(args), batch=args.batch,
                     seed=args.seed, threshold=args.threshold, focal=args.focal,
                     progress=not args.no_progress, overlap=args.overlap)  # fmt: skip
     found.seconds["lift"] = time.perf_counter() - tick
@@ -750,7 +767,7 @@ def _add_lift_options(p: argparse.ArgumentParser) -> None:
         type=_unit_fraction,
         help="share by which windows overlap, blended (default: the model's eval.overlap)",
     )
-    p.add_argument("--no-flip", action="store_true", help="no test-time flip (2x faster)")
+    _add_flip_args(p)
     p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
@@ -833,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--noisy", action="store_true", help="perturb the 2D with the detector-noise model"
     )
-    p.add_argument("--no-flip", action="store_true", help="disable test-time flip")
+    _add_flip_args(p)
     p.add_argument(
         "--allow-pickle", action="store_true", help="allow reading pickled Human3.6M/3DHP files"
     )

@@ -184,6 +184,9 @@ class DiffusionConfig:
     sampling_steps: int = 10
     hypotheses: int = 20
     flip_test: bool = True
+    # With flip_test: "average" (every step averages the mirrored prediction, 2x cost, D3DP)
+    # or "split" (every second hypothesis sees the mirrored 2D; no extra cost).
+    flip_mode: str = "average"
     velocity_weight: float = 0.0  # weight of an MPJVE term added to the MPJPE loss
 
 
@@ -278,6 +281,8 @@ class Config:
             raise ConfigError("data.noise sizes must be >= 0 and outlier_prob in [0, 1]")
         if not 1 <= n.drift_frames <= 10_000:
             raise ConfigError("data.noise.drift_frames must be in [1, 10000]")
+        if self.diffusion.flip_mode not in ("average", "split"):
+            raise ConfigError("diffusion.flip_mode must be 'average' or 'split'")
         if not 0.0 <= self.eval.overlap <= 0.9:
             raise ConfigError("eval.overlap must be in [0, 0.9]")
         if not 1 <= self.eval.batch_windows <= 100_000:

@@ -23,7 +23,7 @@ from htpose.data.camera import normalize_keypoints
 from htpose.data.sequences import DetectorNoise, Sequence, noise_seed, person_scale
 from htpose.data.temporal import blend_windows, split_windows
 from htpose.diffusion.ddim import DDIMSampler
-from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.errors import HtposeError
 from htpose.metrics import ErrorTable, auc, joint_errors, mpjpe, mpjve, p_mpjpe
 from htpose.model.denoiser import Denoiser
@@ -65,7 +65,7 @@ def evaluate(
     hypotheses: Seq[int] = (20,),
     steps: int = 10,
     aggregations: Seq[str] = ("mean",),
-    flip_test: bool = True,
+    flip_test: bool | str = True,
     seed: int = 0,
     batch_windows: int = 16,
     pck: bool = False,
@@ -85,7 +85,8 @@ def evaluate(
     if not 0.0 <= overlap <= 0.9:
         raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
     m = cfg.model
-    passes = max(hypotheses) * (2 if flip_test else 1)
+    flip_test = flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
+    passes = max(hypotheses) * flip_passes(flip_test)
     batch_windows = budget.fit_batch(batch_windows, passes, m.frames, m.joints, m.width, m.heads)
     if any(s.joints_3d is None for s in sequences):
         raise HtposeError("evaluation needs 3D ground truth for every sequence")

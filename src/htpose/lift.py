@@ -44,7 +44,7 @@ from htpose.data.temporal import (
     stream_positions,
 )
 from htpose.diffusion.ddim import DDIMSampler
-from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.errors import DataError, HtposeError
 from htpose.io import atomic_write
 from htpose.model.denoiser import Denoiser
@@ -264,7 +264,7 @@ class Lifter:
         hypotheses: int = 5,
         steps: int = 5,
         aggregate: str = "mean",
-        flip: bool = True,
+        flip: bool | str = True,
         batch: int = 16,
         seed: int = 0,
         threshold: float = 0.3,
@@ -313,7 +313,8 @@ class Lifter:
             f"x {hypotheses} hypotheses",
         )
         m = self.config.model
-        passes = hypotheses * (2 if flip else 1)
+        flip = flip_mode(self.config.diffusion.flip_mode if flip is True else flip)
+        passes = hypotheses * flip_passes(flip)
         batch = budget.fit_batch(batch, passes, m.frames, m.joints, m.width, m.heads)
 
         tick = time.perf_counter()
@@ -361,7 +362,7 @@ class Lifter:
     @torch.no_grad()
     def _lift_50hz(
         self, px: np.ndarray, first: int, width: int, height: int, intr: torch.Tensor,
-        hypotheses: int, steps: int, aggregate: str, flip: bool, batch: int, seed: int,
+        hypotheses: int, steps: int, aggregate: str, flip: str, batch: int, seed: int,
         progress: bool, overlap: float,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """Model-rate pixels ``(N, 17, 2)`` of absolute model frames ``first..first+N-1`` ->

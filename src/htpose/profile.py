@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from htpose import budget
 from htpose.config import Config
 from htpose.diffusion.ddim import DDIMSampler
-from htpose.diffusion.pipeline import sample_hypotheses
+from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.model.denoiser import Denoiser
 
 LINEAR_OPS = ("mm", "addmm")
@@ -86,7 +86,7 @@ def _train_step(model: Denoiser, cfg: Config, batch: int):
 
 @torch.no_grad()
 def inference_macs(
-    model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: bool
+    model: Denoiser, cfg: Config, hypotheses: int, steps: int, flip: bool | str
 ) -> tuple[float, float]:
     """(all, linear-only) MACs of sampling H hypotheses with K steps for one window."""
     model.eval()
@@ -95,8 +95,8 @@ def inference_macs(
     cond = model.encode_condition(x)
     t = torch.full((1,), cfg.diffusion.timesteps - 1)
     call_all, call_lin = count_macs(lambda: model(y, t, cond))
-    views = 2 if flip else 1
-    calls = hypotheses * steps * views
+    views = 2 if flip_mode(flip) != "none" else 1  # the 2D is encoded plain and mirrored
+    calls = hypotheses * steps * flip_passes(flip)
     return calls * call_all + views * cond_all, calls * call_lin + views * cond_lin
 
 
@@ -132,7 +132,7 @@ def check_profile_sizes(
     if not 0 <= timing_runs <= 1000 or not 1 <= train_batch <= 10_000:
         raise HtposeError("--time must be in [0, 1000] and --train-batch in [1, 10000]")
     m = cfg.model
-    passes = hypotheses * (2 if flip else 1)
+    passes = hypotheses * flip_passes(flip)
     budget.check(
         budget.forward_bytes(passes, m.frames, m.joints, m.width, m.heads),
         f"profiling {hypotheses} hypotheses of {m.frames} frames",
@@ -157,6 +157,7 @@ def profile_config(
     h = hypotheses or cfg.diffusion.hypotheses
     k = steps or cfg.diffusion.sampling_steps
     flip = cfg.diffusion.flip_test if flip_test is None else flip_test
+    flip = flip_mode(cfg.diffusion.flip_mode if flip is True else flip)
     check_profile_sizes(cfg, h, k, flip, train_batch, timing_runs)
     model = Denoiser(cfg.model)
     train_all, train_lin = count_macs(_train_step(model, cfg, train_batch))
@@ -190,7 +191,7 @@ def compare(
         raise ValueError("the two configs must use the same window length")
     h = hypotheses or baseline.diffusion.hypotheses
     k = steps or baseline.diffusion.sampling_steps
-    flip = baseline.diffusion.flip_test
+    flip = baseline.diffusion.flip_mode if baseline.diffusion.flip_test else "none"
     profiles = [profile_config(c, h, k, flip, train_batch) for c in (baseline, pruned)]
     if timing_runs > 0:
         runs = []

@@ -8,6 +8,22 @@ from htpose.data.sequences import flip_2d, flip_3d
 from htpose.diffusion.ddim import DDIMSampler, Generators
 from htpose.model.denoiser import Denoiser
 
+FLIP_MODES = ("none", "average", "split")
+
+
+def flip_mode(flip: bool | str) -> str:
+    """``True`` -> ``"average"``, ``False`` -> ``"none"``; a mode name is checked."""
+    if isinstance(flip, bool):
+        return "average" if flip else "none"
+    if flip not in FLIP_MODES:
+        raise ValueError(f"flip mode must be one of {', '.join(FLIP_MODES)}, got {flip!r}")
+    return flip
+
+
+def flip_passes(flip: bool | str) -> int:
+    """Denoiser calls per hypothesis and step: 2 when every step averages the mirror."""
+    return 2 if flip_mode(flip) == "average" else 1
+
 
 @torch.no_grad()
 def sample_hypotheses(
@@ -15,21 +31,27 @@ def sample_hypotheses(
     sampler: DDIMSampler,
     keypoints_2d: torch.Tensor,
     hypotheses: int,
-    flip_test: bool = True,
+    flip_test: bool | str = True,
     generator: Generators = None,
 ) -> torch.Tensor:
     """Lift normalised 2D windows ``(B, F, J, 2)`` to ``(B, H, F, J, 3)`` root-relative poses.
 
     Hypotheses are folded into the batch. Everything that depends on the 2D alone (its
-    embedding, for the plain and the flipped input) is computed once, not per step. With
-    ``flip_test`` every denoising step averages the prediction with the mirrored one (D3DP).
-    For the HTP model the frames TCEP keeps are chosen here too, once for all H x K calls.
+    embedding, for the plain and the flipped input) is computed once, not per step. For the
+    HTP model the frames TCEP keeps are chosen here too, once for all H x K calls.
+    ``flip_test``: ``"average"`` (or True) averages every denoising step's prediction with
+    the mirrored one (D3DP; twice the cost); ``"split"`` lets every second hypothesis see
+    the mirrored input instead (the same symmetry at no extra cost; hypotheses alternate
+    plain, mirrored, so any first ``h`` of them are balanced); ``"none"`` (or False).
     ``generator`` may be a list of B generators, one per window (see ``DDIMSampler.sample``).
     """
+    mode = flip_mode(flip_test)
+    if mode == "split" and hypotheses > 1:
+        return _sample_split(model, sampler, keypoints_2d, hypotheses, generator)
     b = keypoints_2d.shape[0]
     cond = model.encode_condition(keypoints_2d).repeat_interleave(hypotheses)
     cond_flip = None
-    if flip_test:
+    if mode == "average":
         cond_flip = model.encode_condition(flip_2d(keypoints_2d)).repeat_interleave(hypotheses)
 
     def predict_y0(y_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -42,3 +64,35 @@ def sample_hypotheses(
     y0 = sampler.sample(predict_y0, shape, generator, keypoints_2d.device, keypoints_2d.dtype)
     y0 = y0 - y0[..., :1, :]  # poses are root-relative by definition
     return y0.reshape(b, hypotheses, *y0.shape[1:])
+
+
+def _sample_split(
+    model: Denoiser, sampler: DDIMSampler, keypoints_2d: torch.Tensor, hypotheses: int,
+    generator: Generators,
+) -> torch.Tensor:  # fmt: skip
+    """``ceil(H/2)`` hypotheses from the plain 2D and ``floor(H/2)`` from the mirrored 2D
+    (mirrored back), in one batch, interleaved: ``(B, H, F, J, 3)``."""
+    b = keypoints_2d.shape[0]
+    plain, mirrored = (hypotheses + 1) // 2, hypotheses // 2
+    both = torch.cat([keypoints_2d, flip_2d(keypoints_2d)])
+    cond = model.encode_condition(both)
+    device = keypoints_2d.device
+    counts = torch.tensor([plain] * b + [mirrored] * b, device=device)
+    cond = cond.repeat_interleave(counts)
+    # Hypotheses of the mirrored inputs are mirrored poses: flip y_t in and y_0 out.
+    mirror = torch.arange(b * hypotheses, device=device) >= b * plain
+
+    def predict_y0(y_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        y_in = torch.where(mirror[:, None, None, None], flip_3d(y_t), y_t)
+        y0 = model(y_in, t, cond)
+        return torch.where(mirror[:, None, None, None], flip_3d(y0), y0)
+
+    shape = (b * hypotheses, *keypoints_2d.shape[1:3], 3)
+    y0 = sampler.sample(predict_y0, shape, generator, keypoints_2d.device, keypoints_2d.dtype)
+    y0 = y0 - y0[..., :1, :]
+    first = y0[: b * plain].reshape(b, plain, *y0.shape[1:])
+    second = y0[b * plain :].reshape(b, mirrored, *y0.shape[1:])
+    out = torch.empty(b, hypotheses, *y0.shape[1:], dtype=y0.dtype, device=y0.device)
+    out[:, 0::2] = first
+    out[:, 1::2] = second
+    return out
