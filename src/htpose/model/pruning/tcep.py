@@ -55,6 +55,9 @@ class FramePlan:
             *(t.repeat_interleave(times, dim=0) for t in (self.kept, self.pruned, self.scores))
         )
 
+    def rows(self, start: int, stop: int) -> FramePlan:
+        return FramePlan(*(t[start:stop] for t in (self.kept, self.pruned, self.scores)))
+
 
 def motion_graph_scores(keypoints_2d: torch.Tensor, threshold: float, radius: int) -> torch.Tensor:
     """Essentialness ``(N, F)`` of every frame of normalised 2D windows ``(N, F, J, 2)``."""
