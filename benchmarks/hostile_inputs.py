@@ -47,6 +47,23 @@ def _keypoints(path: Path, fps: float = 50.0, scale: float = 1.0) -> Path:
     return path
 
 
+def _text(path: Path) -> Path:
+    path.write_text("not a video\n" * 100)
+    return path
+
+
+def _fake_mp4(tmp: Path) -> Path:
+    path = tmp / "fake.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(4096))
+    return path
+
+
+def _link(path: Path, target: str) -> Path:
+    if not path.is_symlink():
+        path.symlink_to(target)
+    return path
+
+
 def _nested_fields(tmp: Path) -> Path:
     path = tmp / "nested.npz"
     np.savez(path, keypoints=np.full((5, 17, 2), 500.0), fps=np.array([[30.0]]),
@@ -176,6 +193,16 @@ def cases(tmp: Path) -> list[tuple[str, list[str], list[Path]]]:
          "--view", "91,0"], [kp]),
         ("calibrate --out onto the checkpoint", ["-m", "htpose", "calibrate", "--checkpoint",
          str(tmp / "huge.safetensors"), "--out", str(tmp / "huge.safetensors")], []),
+        ("video: a text file named .mp4", ["-m", "htpose", "video", str(_text(tmp / "t.mp4")),
+         "-o", out, "--render", str(tmp / "v.mp4")], []),
+        ("video: an mp4 header and zeros", ["-m", "htpose", "video", str(_fake_mp4(tmp)),
+         "-o", out], []),
+        ("video -o onto its input", ["-m", "htpose", "video", str(tmp / "t.mp4"), "-o",
+         str(tmp / "t.mp4")], [tmp / "t.mp4"]),
+        ("video --person -1", ["-m", "htpose", "video", str(tmp / "t.mp4"), "-o", out,
+         "--person", "-1"], []),
+        ("video /dev/zero", ["-m", "htpose", "video", str(_link(tmp / "z.mp4", "/dev/zero")),
+         "-o", out], []),
     ]  # fmt: skip
 
 
