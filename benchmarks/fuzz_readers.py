@@ -37,7 +37,7 @@ import structured_fuzz as sf  # noqa: E402
 from htpose.config import Config  # noqa: E402
 from htpose.errors import HtposeError  # noqa: E402
 from htpose.lift import Lifter  # noqa: E402
-from htpose.model.denoiser import Denoiser, ModelConfig  # noqa: E402
+from htpose.model.denoiser import ModelConfig, build_denoiser  # noqa: E402
 
 
 class Hang(Exception):
@@ -126,7 +126,7 @@ def main() -> None:
     cfg = Config()
     cfg.model = ModelConfig(frames=9, width=16, depth=1, heads=2)
     torch.manual_seed(0)
-    lifter = Lifter(Denoiser(cfg.model), cfg)
+    lifter = Lifter(build_denoiser(cfg.model), cfg)
     real = json.loads(Path(args.cameras).read_text()) if Path(args.cameras).exists() else None
     report = {}
     print(f"{'reader':16} {'tried':>6} {'correct':>8} {'clean err':>9} {'crash':>6} {'hang':>5} "

@@ -90,9 +90,7 @@ def triangulate_views(
         pts3 = np.full((17, 3), np.nan)
         for j in range(17):
             src = [FLIP_PERM[j] if s else j for s in swaps]
-            ok = np.array(
-                [v in used and vis[v, t, src[v]] >= min_visibility for v in range(views)]
-            )
+            ok = np.array([v in used and vis[v, t, src[v]] >= min_visibility for v in range(views)])
             r = np.array([rays[v, t, src[v]] for v in range(views)])
             pts3[j] = triangulate(r, w2c, centres, ok)
         err = []

@@ -6,12 +6,12 @@ import torch
 from htpose.checkpoint import load_model, read_checkpoint, save_checkpoint
 from htpose.config import config_from_dict
 from htpose.errors import CheckpointError
-from htpose.model.denoiser import Denoiser
+from htpose.model.denoiser import build_denoiser
 
 
 def test_round_trip_keeps_weights_config_and_meta(tmp_path, tiny_config):
     cfg = config_from_dict(tiny_config())
-    model = Denoiser(cfg.model)
+    model = build_denoiser(cfg.model)
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, model, cfg, {"optim/0/exp_avg": torch.ones(3)}, {"step": 7})
     loaded, cfg2, meta = load_model(path)
@@ -37,7 +37,7 @@ def test_pickle_files_are_refused(tmp_path):
 def test_truncated_foreign_and_headerless_files(tmp_path, tiny_config):
     cfg = config_from_dict(tiny_config())
     path = tmp_path / "m.safetensors"
-    save_checkpoint(path, Denoiser(cfg.model), cfg)
+    save_checkpoint(path, build_denoiser(cfg.model), cfg)
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(path.read_bytes()[:300])
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
@@ -58,7 +58,8 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, tiny_config):
     other["model"]["width"] = 32
     other_cfg = config_from_dict(other)
     path = tmp_path / "m.safetensors"
-    save_checkpoint(path, Denoiser(other_cfg.model), cfg)  # header says width 16, weights are 32
+    # The header says width 16, the weights are 32.
+    save_checkpoint(path, build_denoiser(other_cfg.model), cfg)
     with pytest.raises(CheckpointError, match="does not fit the model config"):
         load_model(path)
 
@@ -66,7 +67,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, tiny_config):
 def test_header_length_starting_with_pickle_byte_still_loads(tmp_path, tiny_config):
     """Regression: a safetensors header length whose low byte is 0x80 is not a pickle."""
     cfg = config_from_dict(tiny_config())
-    model = Denoiser(cfg.model)
+    model = build_denoiser(cfg.model)
     path = tmp_path / "m.safetensors"
     for pad in range(0, 2048, 8):
         save_checkpoint(path, model, cfg, meta={"pad": "x" * pad})

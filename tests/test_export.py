@@ -6,7 +6,7 @@ import torch
 from htpose.cli import main
 from htpose.config import config_from_dict
 from htpose.export import check_onnx, export_onnx
-from htpose.model.denoiser import Denoiser
+from htpose.model.denoiser import build_denoiser
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -21,7 +21,7 @@ def test_onnx_step_matches_pytorch(tmp_path, tiny_config, pruned):
                                       "mgptp": True, "mgptp_layer": 2}  # fmt: skip
     cfg = config_from_dict(values)
     torch.manual_seed(0)
-    model = Denoiser(cfg.model)
+    model = build_denoiser(cfg.model)
     path = export_onnx(model, tmp_path / "step.onnx")
     assert check_onnx(model, path, batch=3) < 1e-4  # another batch size than traced
     assert not list(tmp_path.glob(".*.tmp"))

@@ -34,7 +34,7 @@ from htpose.data.keypoints import read_keypoints
 from htpose.data.mpi3dhp import read_3dhp
 from htpose.data.sources import detect_format
 from htpose.errors import HtposeError
-from htpose.model.denoiser import Denoiser
+from htpose.model.denoiser import build_denoiser
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # structured_fuzz
@@ -206,7 +206,7 @@ def good_checkpoint(tmp_path_factory) -> Path:
 
     cfg = config_from_dict(_tiny_config_dict())
     path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"
-    save_checkpoint(path, Denoiser(cfg.model), cfg, meta={"step": 1})
+    save_checkpoint(path, build_denoiser(cfg.model), cfg, meta={"step": 1})
     return path
 
 
@@ -567,7 +567,7 @@ def tiny_lifter():
     cfg = Config()
     cfg.model = ModelConfig(frames=9, width=16, depth=1, heads=2)
     torch.manual_seed(0)
-    return Lifter(Denoiser(cfg.model), cfg)
+    return Lifter(build_denoiser(cfg.model), cfg)
 
 
 @pytest.mark.parametrize("reader", __import__("structured_fuzz").READERS)

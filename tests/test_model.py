@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from htpose.config import config_from_dict
 from htpose.diffusion.schedule import NoiseSchedule
-from htpose.model.denoiser import Denoiser, ModelConfig
+from htpose.model.denoiser import Denoiser, ModelConfig, build_denoiser
 from htpose.train import diffusion_loss
 
 
@@ -53,7 +54,7 @@ def test_denoiser_rejects_wrong_window_length():
 def test_tiny_model_overfits_one_window(tiny_config):
     torch.manual_seed(0)
     cfg = config_from_dict(tiny_config())
-    model = Denoiser(cfg.model)
+    model = build_denoiser(cfg.model)
     schedule = NoiseSchedule(1000)
     rng = np.random.default_rng(0)
     y0 = torch.from_numpy(rng.normal(size=(1, 9, 17, 3)).astype(np.float32)) * 0.3
@@ -71,3 +72,16 @@ def test_tiny_model_overfits_one_window(tiny_config):
         losses.append(loss.item())
     start, end = np.mean(losses[:10]), np.mean(losses[-20:])
     assert end < 0.2 * start, (start, end)
+
+
+def test_plain_denoiser_holds_no_pruning_and_build_picks_the_class():
+    from htpose.model import HTPDenoiser
+    from htpose.model.pruning import PruningConfig
+
+    plain = ModelConfig(frames=9, width=16, depth=2, heads=2)
+    assert type(build_denoiser(plain)) is Denoiser
+    assert not any("recovery" in k for k in build_denoiser(plain).state_dict())
+    htp = ModelConfig(frames=9, width=16, depth=2, heads=2, pruning=PruningConfig(tcep=True))
+    assert type(build_denoiser(htp)) is HTPDenoiser
+    with pytest.raises(ValueError, match="build_denoiser"):
+        Denoiser(htp)

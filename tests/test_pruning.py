@@ -12,7 +12,7 @@ from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.diffusion.schedule import NoiseSchedule
 from htpose.errors import ConfigError
 from htpose.model.attention import SelfAttention
-from htpose.model.denoiser import Denoiser, ModelConfig
+from htpose.model.denoiser import Denoiser, ModelConfig, build_denoiser
 from htpose.model.pruning import PruningConfig, dpc_knn_merge, select_frames
 from htpose.model.pruning import tcep as tcep_module
 
@@ -110,7 +110,7 @@ def _htp(frames=27, **pruning) -> ModelConfig:
 def test_pruned_model_is_a_drop_in_replacement_and_trains_every_parameter(options):
     torch.manual_seed(0)
     base = Denoiser(ModelConfig(frames=27, width=16, depth=3, heads=2))
-    model = Denoiser(_htp(**options))
+    model = build_denoiser(_htp(**options))
     x, y = _walk(27, batch=2), torch.randn(2, 27, 17, 3)
     t = torch.tensor([10, 900])
     out = model(y, t, model.encode_condition(x))
@@ -132,8 +132,8 @@ def test_frame_choice_is_made_once_per_clip(monkeypatch):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("htpose.model.denoiser.select_frames", counting)
-    model = Denoiser(_htp()).eval()
+    monkeypatch.setattr("htpose.model.htp.select_frames", counting)
+    model = build_denoiser(_htp()).eval()
     sampler = DDIMSampler(NoiseSchedule(1000), steps=4)
     out = sample_hypotheses(model, sampler, _walk(27, batch=2), 5, flip_test=True)
     assert out.shape == (2, 5, 27, 17, 3)
@@ -222,7 +222,7 @@ def test_a_trained_htp_model_is_replanned_without_retraining(tmp_path, capsys):
     cfg = config_from_dict({"model": {"frames": 27, "width": 16, "depth": 3, "heads": 2,
                             "pruning": {"tcep": True, "keep_ratio": 0.5, "mgptp": True,
                                         "mgptp_layer": 2}}})  # fmt: skip
-    model = Denoiser(cfg.model)
+    model = build_denoiser(cfg.model)
     path = tmp_path / "htp.safetensors"
     save_checkpoint(path, model, cfg)
     macs = []
@@ -251,7 +251,7 @@ def test_a_trained_htp_model_is_replanned_without_retraining(tmp_path, capsys):
         assert err.startswith("htpose: error:") and match in err and "\n" not in err, err
     plain = tmp_path / "plain.safetensors"
     cfg.model.pruning = type(cfg.model.pruning)()
-    save_checkpoint(plain, Denoiser(cfg.model), cfg)
+    save_checkpoint(plain, build_denoiser(cfg.model), cfg)
     capsys.readouterr()
     args = ["lift", str(kp), "-o", str(tmp_path / "p.npz"), "--checkpoint", str(plain),
             "--keep-ratio", "0.5"]  # fmt: skip

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from htpose.config import Config, config_from_dict
 from htpose.errors import CheckpointError, HtposeError
 from htpose.io import atomic_path
-from htpose.model.denoiser import Denoiser
+from htpose.model.denoiser import Denoiser, build_denoiser
 
 FORMAT_VERSION = 1
 PRIVATE_PREFIXES = ("optim/", "rng/")
@@ -158,7 +158,7 @@ def load_model(
     else:
         tensors, config, meta = read_checkpoint(path)
         state = model_state(tensors)
-    model = Denoiser(config.model)
+    model = build_denoiser(config.model)
     load_weights(model, state, path)
     return model.to(device).eval(), config, meta
 

@@ -27,7 +27,7 @@ from htpose import budget
 from htpose.config import Config
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
-from htpose.model.denoiser import Denoiser
+from htpose.model.denoiser import Denoiser, build_denoiser
 
 LINEAR_OPS = ("mm", "addmm")
 
@@ -159,7 +159,7 @@ def profile_config(
     flip = cfg.diffusion.flip_test if flip_test is None else flip_test
     flip = flip_mode(cfg.diffusion.flip_mode if flip is True else flip)
     check_profile_sizes(cfg, h, k, flip, train_batch, timing_runs)
-    model = Denoiser(cfg.model)
+    model = build_denoiser(cfg.model)
     train_all, train_lin = count_macs(_train_step(model, cfg, train_batch))
     infer_all, infer_lin = inference_macs(model, cfg, h, k, flip)
     prof = Profile(
@@ -196,7 +196,7 @@ def compare(
     if timing_runs > 0:
         runs = []
         for cfg in (baseline, pruned):
-            model = Denoiser(cfg.model).to(device)
+            model = build_denoiser(cfg.model).to(device)
             runs.append(_inference(model, cfg, h, k, flip, device))
         times: list[list[float]] = [[], []]
         for fn in runs:  # warm-up

@@ -43,7 +43,7 @@ from htpose.diffusion.schedule import NoiseSchedule
 from htpose.errors import CheckpointError, ConfigError, HtposeError
 from htpose.io import atomic_write
 from htpose.metrics import mpjpe, mpjve
-from htpose.model.denoiser import Denoiser
+from htpose.model.denoiser import Denoiser, build_denoiser
 
 
 class TrainingDiverged(HtposeError):
@@ -332,7 +332,7 @@ def train(
         )
 
     torch.manual_seed(cfg.train.seed)
-    model = Denoiser(cfg.model).to(device)
+    model = build_denoiser(cfg.model).to(device)
     schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
     val_sampler = DDIMSampler(schedule, 1, cfg.diffusion.eta, cfg.diffusion.clip_denoised)
     opt = torch.optim.AdamW(

@@ -9,11 +9,9 @@ Each of the ``depth`` block pairs runs a spatial block (attention across the J j
 frame) then a temporal block (attention across the F frames of a joint). The timestep
 embedding is added to the tokens once, before the first (spatial) block, as D3DP does.
 
-With ``pruning.tcep`` the denoiser is the HTP model: from block pair ``tcep_layer`` on only
-the frames TCEP keeps are processed (chosen from the 2D in :meth:`encode_condition`, once
-per clip), SFT MHSA shapes the temporal attention, MGPTP merges the kept tokens at
-``mgptp_layer``, and :class:`~htpose.model.pruning.Recovery` returns every frame. Inputs
-and output shapes are the same as the unpruned model's.
+This module is the unpruned network only. Hierarchical Temporal Pruning lives in
+:class:`htpose.model.htp.HTPDenoiser`, a subclass with the same inputs and outputs;
+:func:`build_denoiser` picks the class a config asks for.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from torch import nn
 
 from htpose.model.blocks import TransformerBlock
 from htpose.model.embeddings import TimestepEmbedding
-from htpose.model.pruning import FramePlan, PruningConfig, Recovery, dpc_knn_merge, select_frames
+from htpose.model.pruning import FramePlan, PruningConfig
 from htpose.skeleton import NUM_JOINTS
 
 # Largest accepted sizes: far beyond any real lifter, small enough to be checked cheaply.
@@ -129,6 +127,8 @@ class Denoiser(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         cfg.validate()
+        if cfg.pruning.enabled and type(self) is Denoiser:
+            raise ValueError("a config with pruning builds an HTPDenoiser: use build_denoiser")
         self.cfg = cfg
         c = cfg.width
         self.cond_embed = nn.Linear(2, c)
@@ -138,49 +138,25 @@ class Denoiser(nn.Module):
         self.time_embed = TimestepEmbedding(c)
         rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
         self.blocks = nn.ModuleList(BlockPair(cfg, r) for r in rates)
-        p = cfg.pruning
-        self.recovery = Recovery(cfg.frames, c, cfg.heads, p.recovery) if p.tcep else None
         self.head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 3))
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.joint_pos, std=0.02)
         nn.init.trunc_normal_(self.frame_pos, std=0.02)
 
     def encode_condition(self, keypoints_2d: torch.Tensor) -> Condition:
-        """Embed normalised 2D keypoints ``(N, F, J, 2)`` and, for HTP, choose the frames."""
+        """Embed normalised 2D keypoints ``(N, F, J, 2)``."""
         self._check_shape(keypoints_2d, 2)
-        tokens = self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos
-        p = self.cfg.pruning
-        plan = None
-        if p.tcep:
-            count = p.kept_frames(self.cfg.frames)
-            plan = select_frames(keypoints_2d, count, p.scoring, p.graph_threshold, p.graph_radius)
-        return Condition(tokens, plan)
+        return Condition(self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos)
+
+    def embed(self, y_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
+        """Tokens ``(N, F, J, C)`` of the noisy pose ``y_t`` at levels ``t`` under ``cond``."""
+        self._check_shape(y_t, 3)
+        return cond.tokens + self.pose_embed(y_t) + self.time_embed(t)[:, None, None, :]
 
     def forward(self, y_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
-        self._check_shape(y_t, 3)
-        x = cond.tokens + self.pose_embed(y_t) + self.time_embed(t)[:, None, None, :]
-        p = self.cfg.pruning
-        full = frozen = pre_merge = merged = assign = None
-        topk = 0
-        for i, block in enumerate(self.blocks):
-            if p.tcep and i == p.tcep_layer:
-                full = x
-                x = gather_frames(x, cond.plan.kept)
-                if p.sft:
-                    topk = p.sft_topk
-                else:
-                    frozen = gather_frames(full, cond.plan.pruned)
-            if p.mgptp and i == p.mgptp_layer:
-                pre_merge = x
-                x, assign = dpc_knn_merge(x, p.merged_tokens(self.cfg.frames), p.dpc_k)
-                merged = x
-            x = block(x, frozen, topk)
-        if full is not None:
-            kept_tokens = x
-            if pre_merge is not None:
-                # Unmerge: each kept frame = its own pre-merge token + its cluster's update.
-                kept_tokens = pre_merge + gather_frames(x - merged, assign)
-            x = self.recovery(full, kept_tokens, cond.plan.kept, x)
+        x = self.embed(y_t, t, cond)
+        for block in self.blocks:
+            x = block(x)
         return self.head(x)
 
     def _check_shape(self, x: torch.Tensor, channels: int) -> None:
@@ -189,6 +165,16 @@ class Denoiser(nn.Module):
             raise ValueError(
                 f"expected a (N, {', '.join(map(str, expected))}) tensor, got {tuple(x.shape)}"
             )
+
+
+def build_denoiser(cfg: ModelConfig) -> Denoiser:
+    """The network ``cfg`` describes: :class:`~htpose.model.htp.HTPDenoiser` when any
+    pruning is on, else :class:`Denoiser`."""
+    if cfg.pruning.enabled:
+        from htpose.model.htp import HTPDenoiser
+
+        return HTPDenoiser(cfg)
+    return Denoiser(cfg)
 
 
 def _init_weights(module: nn.Module) -> None:
