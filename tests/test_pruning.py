@@ -102,7 +102,7 @@ def _htp(frames=27, **pruning) -> ModelConfig:
     [
         {},
         {"sft": False, "mgptp": False},
-        {"sft_topk": 3},
+        {"sft_band": 3},
         {"scoring": "uniform"},
         {"recovery": "attend"},
     ],
@@ -140,14 +140,44 @@ def test_frame_choice_is_made_once_per_clip(monkeypatch):
     assert len(calls) == 2  # plain and flipped 2D, not H x K x 2 = 40
 
 
-def test_sft_topk_one_attends_to_the_strongest_key():
-    attn = SelfAttention(4, 1)
-    x = torch.randn(1, 6, 4)
-    q, k, v = attn.qkv(x).chunk(3, dim=-1)
-    best = (q @ k.transpose(1, 2)).argmax(-1)  # (1, 6)
-    expected = attn.proj(v[0, best[0]])[None]
-    assert torch.allclose(attn(x, topk=1), expected, atol=1e-5)
-    assert torch.allclose(attn(x, topk=6), attn(x), atol=1e-6)
+@pytest.mark.parametrize(("length", "band"), [(6, 1), (9, 2), (13, 5), (5, 2), (5, 7)])
+def test_sft_band_equals_masked_full_attention(length, band):
+    torch.manual_seed(length)
+    attn = SelfAttention(8, 2)
+    x = torch.randn(3, length, 8)
+    q, k, v = attn.qkv(x).reshape(3, length, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    scores = (q @ k.transpose(-1, -2)) / 2.0
+    i = torch.arange(length)
+    far = (i[:, None] - i[None, :]).abs() > band
+    expected = scores.masked_fill(far, float("-inf")).softmax(-1) @ v
+    expected = attn.proj(expected.transpose(1, 2).reshape(3, length, 8))
+    torch.testing.assert_close(attn(x, band=band), expected, atol=1e-5, rtol=1e-5)
+    if band >= length - 1:
+        torch.testing.assert_close(attn(x, band=band), attn(x), atol=1e-6, rtol=1e-6)
+
+
+def test_sft_band_saves_attention_macs():
+    from htpose.profile import count_macs
+
+    attn = SelfAttention(64, 4).eval()
+    x = torch.randn(17, 41, 64)
+    with torch.no_grad():
+        (full, full_lin), (banded, band_lin) = (
+            count_macs(lambda b=b: attn(x, band=b)) for b in (0, 4)
+        )
+    assert full_lin == band_lin > 0  # the projections are the same
+    assert full - full_lin == 2 * 17 * 41 * 41 * 64  # scores and weighted sum, every key
+    assert banded - band_lin == 2 * 17 * 41 * 9 * 64  # 9 of 41 keys per query
+
+
+def test_removed_sft_topk_is_dropped_at_zero_and_refused_otherwise():
+    from htpose.config import config_from_dict
+    from htpose.errors import ConfigError
+
+    cfg = config_from_dict({"model": {"pruning": {"tcep": True, "sft_topk": 0}}})
+    assert cfg.model.pruning.sft_band == 0
+    with pytest.raises(ConfigError, match="sft_band"):
+        config_from_dict({"model": {"pruning": {"tcep": True, "sft_topk": 3}}})
 
 
 def test_memory_keys_are_read():

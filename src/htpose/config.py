@@ -354,10 +354,22 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     """Build and validate a :class:`Config` from nested plain values.
 
     Configs written before ``data.cameras`` became the camera-augmentation section named the
-    Human3.6M camera file there; such a string is read as ``data.camera_file``.
+    Human3.6M camera file there; such a string is read as ``data.camera_file``. The removed
+    ``model.pruning.sft_topk`` (it computed every score, then masked) is dropped when 0 and
+    refused otherwise.
     """
     if not isinstance(values, dict):
         raise ConfigError("a config must be a mapping at the top level")
+    pruning = (
+        values.get("model", {}).get("pruning") if isinstance(values.get("model"), dict) else None
+    )
+    if isinstance(pruning, dict) and "sft_topk" in pruning:
+        if pruning["sft_topk"] not in (0, None):
+            raise ConfigError(
+                "model.pruning.sft_topk was removed (it saved no compute); use sft_band"
+            )
+        pruning = {k: v for k, v in pruning.items() if k != "sft_topk"}
+        values = {**values, "model": {**values["model"], "pruning": pruning}}
     data = values.get("data")
     if isinstance(data, dict) and isinstance(data.get("cameras"), str):
         values = {**values, "data": {**data, "camera_file": data["cameras"]}}

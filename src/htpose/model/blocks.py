@@ -46,9 +46,9 @@ class TransformerBlock(nn.Module):
         self.drop_path = drop_path
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None, topk: int = 0
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, band: int = 0
     ) -> torch.Tensor:
         """``memory`` ``(N, M, C)``: extra keys/values (unnormalised, read-only)."""
         mem = None if memory is None else self.norm1(memory)
-        x = x + drop_path(self.attn(self.norm1(x), mem, topk), self.drop_path, self.training)
+        x = x + drop_path(self.attn(self.norm1(x), mem, band), self.drop_path, self.training)
         return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)

@@ -105,7 +105,7 @@ class BlockPair(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None, topk: int = 0
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, band: int = 0
     ) -> torch.Tensor:
         """``memory`` ``(B, M, J, C)``: read-only extra frames for the temporal attention."""
         b, f, j, c = x.shape
@@ -113,7 +113,7 @@ class BlockPair(nn.Module):
         x = x.permute(0, 2, 1, 3).reshape(b * j, f, c)
         if memory is not None:
             memory = memory.permute(0, 2, 1, 3).reshape(b * j, -1, c)
-        x = self.temporal(x, memory, topk)
+        x = self.temporal(x, memory, band)
         return x.reshape(b, j, f, c).permute(0, 2, 1, 3)
 
 

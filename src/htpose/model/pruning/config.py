@@ -26,7 +26,9 @@ class PruningConfig:
       the control in ablations).
     - ``sft``: temporal attention after TCEP runs over the kept frames only; without it the
       kept frames still attend to every frame (the pruned ones frozen at ``tcep_layer``).
-      ``sft_topk`` further restricts each query to its most relevant keys (0 = all).
+      ``sft_band`` > 0 further restricts each kept frame to the kept frames within that many
+      places of it (a local band: ``2 sft_band + 1`` scores per query instead of all of
+      them; 0 = every kept frame).
     - ``mgptp``: at block pair ``mgptp_layer`` merge the kept tokens into ``merge_ratio``
       (r2) of their number by mask-guided density-peak clustering (``dpc_k`` neighbours).
     - ``recovery``: ``"propagate"`` (kept frames get their processed tokens back and pass
@@ -41,7 +43,7 @@ class PruningConfig:
     graph_radius: int = 4
     scoring: str = "motion_graph"
     sft: bool = True
-    sft_topk: int = 0
+    sft_band: int = 0
     mgptp: bool = False
     mgptp_layer: int = 2
     merge_ratio: float = 0.5
@@ -87,8 +89,8 @@ class PruningConfig:
             )
         if self.recovery not in ("propagate", "attend"):
             raise ConfigError("model.pruning.recovery must be 'propagate' or 'attend'")
-        if self.sft_topk < 0:
-            raise ConfigError("model.pruning.sft_topk must be >= 0 (0 = every kept key)")
+        if not 0 <= self.sft_band <= 10_000:
+            raise ConfigError("model.pruning.sft_band must be in [0, 10000] (0 = every kept key)")
         if self.mgptp:
             if not self.tcep_layer < self.mgptp_layer < depth:
                 raise ConfigError(
