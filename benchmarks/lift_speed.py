@@ -2,16 +2,18 @@
 
 Times ``htpose lift``'s work, from a COCO keypoints file to the result in memory (reading,
 filling, resampling, sampling H hypotheses x K steps with flip, aggregation, uncertainty,
-root), for each H asked, alternating the settings, medians of several runs. Input: the
-bundled 30 fps boxing sample (240 frames), or ``--keypoints`` with ``--width/--height/--fps``.
-Prints a Markdown table for benchmarks/RESULTS.md.
+root), for each setting asked (H x flip mode x sequences per denoiser call), alternating the
+settings, medians of several runs. Input: the bundled 30 fps boxing sample (240 frames), or
+``--keypoints`` with ``--width/--height/--fps``. Prints a Markdown table for
+benchmarks/RESULTS.md.
 
-    python benchmarks/lift_speed.py --hypotheses 5,20
+    python benchmarks/lift_speed.py --hypotheses 5,20 --flip average,split --rows 32,100000
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from importlib import resources
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+import htpose.diffusion.pipeline as pipeline
 from htpose.data.keypoints import read_keypoints
 from htpose.lift import Lifter
 
@@ -34,40 +37,50 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--flip", default="average", help="flip modes: average,split,none")
+    parser.add_argument(
+        "--rows", default=str(pipeline.ROWS_PER_CALL), help="sequences per denoiser call"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     path = Path(args.keypoints or resources.files("htpose") / "samples" / "boxing_coco.json")
     lifter = Lifter.from_pretrained(args.checkpoint)
-    hyps = [int(h) for h in args.hypotheses.split(",")]
+    settings = list(itertools.product(
+        [int(h) for h in args.hypotheses.split(",")], args.flip.split(","),
+        [int(r) for r in args.rows.split(",")],
+    ))  # fmt: skip
 
-    def run(h: int) -> tuple[float, int]:
+    def run(setting: tuple[int, str, int]) -> tuple[float, int]:
+        h, flip, rows = setting
+        pipeline.ROWS_PER_CALL = rows
         tick = time.perf_counter()
         track = read_keypoints(path)
         result = lifter(track, (args.width, args.height), args.fps, hypotheses=h,
-                        steps=args.steps)  # fmt: skip
+                        steps=args.steps, flip=flip)  # fmt: skip
         return time.perf_counter() - tick, len(result)
 
-    for h in hyps:
-        run(h)  # warm-up
-    times: dict[int, list[float]] = {h: [] for h in hyps}
+    for setting in settings:
+        run(setting)  # warm-up
+    times: dict[tuple, list[float]] = {s: [] for s in settings}
     frames = 0
     for _ in range(args.runs):
-        for h in hyps:
-            seconds, frames = run(h)
-            times[h].append(seconds)
+        for setting in settings:
+            seconds, frames = run(setting)
+            times[setting].append(seconds)
     cfg = lifter.config
     print(
         f"\nmodel {lifter.name} ({'HTP' if cfg.model.pruning.tcep else 'unpruned'}, "
         f"{cfg.model.frames} frames, width {cfg.model.width}); input {path.name}: {frames} "
-        f"frames at {args.fps:g} fps; K={args.steps}, test-time flip; median of {args.runs} "
-        f"alternating runs; torch threads {torch.get_num_threads()}\n"
+        f"frames at {args.fps:g} fps; K={args.steps}; median of {args.runs} alternating runs; "
+        f"torch threads {torch.get_num_threads()}\n"
     )
-    print("| H | seconds | video frames per second (end to end) |")
-    print("| --- | --- | --- |")
-    for h in hyps:
-        med = statistics.median(times[h])
-        print(f"| {h} | {med:.2f} | {frames / med:.1f} |")
+    print("| H | flip | sequences per call | seconds | video frames per second (end to end) |")
+    print("| --- | --- | --- | --- | --- |")
+    for setting in settings:
+        med = statistics.median(times[setting])
+        h, flip, rows = setting
+        print(f"| {h} | {flip} | {rows} | {med:.2f} | {frames / med:.1f} |")
 
 
 if __name__ == "__main__":
