@@ -23,7 +23,7 @@ def _denoise(model: Denoiser, y_t: torch.Tensor, t: torch.Tensor, cond) -> torch
         return model(y_t, t, cond)
     parts = [
         model(y_t[i : i + ROWS_PER_CALL], t[i : i + ROWS_PER_CALL],
-              cond.rows(i, min(i + ROWS_PER_CALL, n)))
+              cond.rows(slice(i, i + ROWS_PER_CALL)))
         for i in range(0, n, ROWS_PER_CALL)
     ]  # fmt: skip
     return torch.cat(parts)
@@ -89,28 +89,27 @@ def _sample_split(
     generator: Generators,
 ) -> torch.Tensor:  # fmt: skip
     """``ceil(H/2)`` hypotheses from the plain 2D and ``floor(H/2)`` from the mirrored 2D
-    (mirrored back), in one batch, interleaved: ``(B, H, F, J, 3)``."""
+    (mirrored back), interleaved: ``(B, H, F, J, 3)``. Rows stay grouped by window (its
+    plain hypotheses, then its mirrored ones), as per-window generators expect."""
     b = keypoints_2d.shape[0]
-    plain, mirrored = (hypotheses + 1) // 2, hypotheses // 2
-    both = torch.cat([keypoints_2d, flip_2d(keypoints_2d)])
-    cond = model.encode_condition(both)
     device = keypoints_2d.device
-    counts = torch.tensor([plain] * b + [mirrored] * b, device=device)
-    cond = cond.repeat_interleave(counts)
+    plain = (hypotheses + 1) // 2
+    cond = model.encode_condition(torch.cat([keypoints_2d, flip_2d(keypoints_2d)]))
+    per_window = torch.arange(hypotheses, device=device) >= plain  # mirrored hypotheses
+    window = torch.arange(b, device=device).repeat_interleave(hypotheses)
+    mirror = per_window.repeat(b)
+    cond = cond.rows(window + b * mirror)
     # Hypotheses of the mirrored inputs are mirrored poses: flip y_t in and y_0 out.
-    mirror = torch.arange(b * hypotheses, device=device) >= b * plain
+    m = mirror[:, None, None, None]
 
     def predict_y0(y_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        y_in = torch.where(mirror[:, None, None, None], flip_3d(y_t), y_t)
-        y0 = _denoise(model, y_in, t, cond)
-        return torch.where(mirror[:, None, None, None], flip_3d(y0), y0)
+        y0 = _denoise(model, torch.where(m, flip_3d(y_t), y_t), t, cond)
+        return torch.where(m, flip_3d(y0), y0)
 
     shape = (b * hypotheses, *keypoints_2d.shape[1:3], 3)
-    y0 = sampler.sample(predict_y0, shape, generator, keypoints_2d.device, keypoints_2d.dtype)
-    y0 = y0 - y0[..., :1, :]
-    first = y0[: b * plain].reshape(b, plain, *y0.shape[1:])
-    second = y0[b * plain :].reshape(b, mirrored, *y0.shape[1:])
-    out = torch.empty(b, hypotheses, *y0.shape[1:], dtype=y0.dtype, device=y0.device)
-    out[:, 0::2] = first
-    out[:, 1::2] = second
+    y0 = sampler.sample(predict_y0, shape, generator, device, keypoints_2d.dtype)
+    y0 = (y0 - y0[..., :1, :]).reshape(b, hypotheses, *y0.shape[1:])
+    out = torch.empty_like(y0)
+    out[:, 0::2] = y0[:, :plain]
+    out[:, 1::2] = y0[:, plain:]
     return out

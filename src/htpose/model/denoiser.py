@@ -83,10 +83,10 @@ class Condition:
         plan = None if self.plan is None else self.plan.repeat_interleave(times)
         return Condition(self.tokens.repeat_interleave(times, dim=0), plan)
 
-    def rows(self, start: int, stop: int) -> Condition:
-        """The condition of rows ``start:stop`` of N."""
-        plan = None if self.plan is None else self.plan.rows(start, stop)
-        return Condition(self.tokens[start:stop], plan)
+    def rows(self, index: slice | torch.Tensor) -> Condition:
+        """The condition of the rows ``index`` (a slice or integer tensor) of N."""
+        plan = None if self.plan is None else self.plan.rows(index)
+        return Condition(self.tokens[index], plan)
 
 
 def gather_frames(x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:

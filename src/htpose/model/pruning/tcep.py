@@ -55,8 +55,8 @@ class FramePlan:
             *(t.repeat_interleave(times, dim=0) for t in (self.kept, self.pruned, self.scores))
         )
 
-    def rows(self, start: int, stop: int) -> FramePlan:
-        return FramePlan(*(t[start:stop] for t in (self.kept, self.pruned, self.scores)))
+    def rows(self, index: slice | torch.Tensor) -> FramePlan:
+        return FramePlan(*(t[index] for t in (self.kept, self.pruned, self.scores)))
 
 
 def motion_graph_scores(keypoints_2d: torch.Tensor, threshold: float, radius: int) -> torch.Tensor:
