@@ -186,7 +186,7 @@ class DiffusionConfig:
     flip_test: bool = True
     # With flip_test: "split" (every second hypothesis sees the mirrored 2D; no extra cost)
     # or "average" (every step averages the mirrored prediction, 2x cost, D3DP). Chosen on
-    # val (bundled model, H=20, K=5): 75.2 vs 75.3 mm MPJPE, at half the denoiser calls.
+    # val (bundled model, H=20, K=5): 75.3 mm MPJPE both, at half the denoiser calls.
     flip_mode: str = "split"
     velocity_weight: float = 0.0  # weight of an MPJVE term added to the MPJPE loss
 
