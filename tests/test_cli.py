@@ -30,7 +30,7 @@ def _one_line_error(capsys, code: int, match: str) -> None:
     assert "\n" not in err and "Traceback" not in err
 
 
-def test_train_resume_and_evaluate(tmp_path, tiny_yaml, small_cmu, capsys):
+def test_train_resume_and_evaluate(tmp_path, tiny_yaml, small_cmu, capsys, monkeypatch):
     run = tmp_path / "run"
     assert _train(tiny_yaml, run, 4) == 0
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -75,6 +75,34 @@ def test_train_resume_and_evaluate(tmp_path, tiny_yaml, small_cmu, capsys):
     by = {(r["aggregate"], r["hypotheses"]): r["mpjpe_mm"] for r in doc["results"]}
     assert by[("jbest", 3)] <= by[("jbest", 1)] + 1e-9  # more hypotheses never hurt the oracle
     assert "mean over actions" in capsys.readouterr().out
+
+    # --noisy with another config's noise model: that model is the one applied.
+    loud = tmp_path / "loud.yaml"
+    loud.write_text(_with_noise(tiny_yaml, 80.0))
+    import htpose.evaluate as evaluate_module
+
+    used = []
+    real = evaluate_module.add_noise
+
+    def spy(sequences, noise, seed):
+        used.append(noise)
+        return real(sequences, noise, seed)
+
+    monkeypatch.setattr(evaluate_module, "add_noise", spy)
+    args = ["evaluate", "--checkpoint", str(run / "model.safetensors"), "--hypotheses", "1",
+            "--steps", "1", "--no-progress", "--noisy"]  # fmt: skip
+    assert main(args) == 0 and main([*args, "--noise-from", str(loud)]) == 0
+    assert used[0].jitter_px != 80.0 and used[1].jitter_px == 80.0
+    assert main(["evaluate", "--noise-from", str(loud)]) == 2
+    assert "needs --noisy" in capsys.readouterr().err
+
+
+def _with_noise(config_path, jitter_px: float) -> str:
+    import yaml
+
+    doc = yaml.safe_load(config_path.read_text())
+    doc.setdefault("data", {})["noise"] = {"jitter_px": jitter_px, "drift_px": 0.0}
+    return yaml.safe_dump(doc)
 
 
 def test_profile_json(tiny_yaml, capsys):

@@ -202,8 +202,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if not sequences:
         raise HtposeError(f"{data}: no sequences to evaluate in split {args.split!r}")
+    if args.noise_from and not args.noisy:
+        raise HtposeError("--noise-from needs --noisy")
     if args.noisy:
-        sequences = add_noise(sequences, noise_from_config(cfg), args.seed)
+        noise_cfg = load_config(args.noise_from) if args.noise_from else cfg
+        sequences = add_noise(sequences, noise_from_config(noise_cfg), args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     hyps = args.hypotheses or [cfg.diffusion.hypotheses]
@@ -849,6 +852,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--noisy", action="store_true", help="perturb the 2D with the detector-noise model"
+    )
+    p.add_argument(
+        "--noise-from",
+        metavar="CONFIG",
+        help="with --noisy: the data.noise of this YAML config (default: the checkpoint's), "
+        "so models trained with different noise are compared under the same",
     )
     _add_flip_args(p)
     p.add_argument(
