@@ -13,7 +13,7 @@ FLIP_MODES = ("none", "average", "split")
 # temporal attention scores of a few hundred sequences outgrow the caches (H = 20 with flip
 # on 5 windows: 41.7 s in one call, 30.8 s in calls of 64, 28.8 s in calls of 32, same
 # output). GPUs get the whole batch at once.
-ROWS_PER_CALL = 32
+ROWS_PER_CALL = 16
 
 
 def _denoise(model: Denoiser, y_t: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:

@@ -21,8 +21,9 @@ token, about an eighth of one block pair.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from htpose.model.attention import attend
 
 RECOVERY_MODES = ("propagate", "attend")
 
@@ -79,6 +80,6 @@ class Recovery(nn.Module):
         memory = self.norm_kv(pruned).permute(0, 2, 1, 3).reshape(b * j, n, c)
         q = self.q(queries).reshape(b * j, f, h, d).transpose(1, 2)
         k, v = self.kv(memory).reshape(b * j, n, 2, h, d).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b * j, f, c)
+        out = attend(q, k, v).transpose(1, 2).reshape(b * j, f, c)
         out = self.proj(out).reshape(b, j, f, c).permute(0, 2, 1, 3)
         return full + out
