@@ -418,6 +418,20 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_if_implausible(keypoints, advice: str) -> None:
+    """One warning line when the 2D is unlike one human body (after the work, so that an
+    error stays the only line of a failing command)."""
+    from htpose.data.keypoints import IMPLAUSIBLE, implausibility
+
+    score = implausibility(keypoints.pixels, keypoints.scores)
+    if score > IMPLAUSIBLE:
+        print(
+            f"htpose: warning: this 2D is implausible for the {keypoints.source} layout (limb "
+            f"lengths vary or disagree left/right by {score:.2f}); {advice}",
+            file=sys.stderr,
+        )
+
+
 def _lift_targets(args: argparse.Namespace) -> list[Path]:
     """Every file ``lift``/``video`` will write, checked before any work."""
     out = Path(args.output)
@@ -459,7 +473,7 @@ def _write_outputs(result, outputs, targets: list[Path], args, video=None, extra
 def cmd_lift(args: argparse.Namespace) -> int:
     import time
 
-    from htpose.data.keypoints import IMPLAUSIBLE, implausibility, read_keypoints
+    from htpose.data.keypoints import read_keypoints
     from htpose.lift import DEFAULT_FPS, LIFT_AGGREGATIONS, Lifter
 
     if args.aggregate not in LIFT_AGGREGATIONS:
@@ -508,13 +522,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
     )
     _write_outputs(result, outputs, targets, args)
     written = targets
-    score = implausibility(keypoints.pixels, keypoints.scores)
-    if score > IMPLAUSIBLE:  # after the work, so an error is still the only line
-        print(
-            f"htpose: warning: this 2D is implausible for the {keypoints.source} layout (limb "
-            f"lengths vary or disagree left/right by {score:.2f}); check --layout",
-            file=sys.stderr,
-        )
+    _warn_if_implausible(keypoints, "check --layout")
     seconds = time.perf_counter() - tick
     info = result.info
     print(
@@ -577,6 +585,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     )
     _write_outputs(result, outputs, targets, args, found.thumbnails or None, extra)
     found.seconds["write"] = time.perf_counter() - tick
+    _warn_if_implausible(found.keypoints, "the detector may have mixed people up (--person)")
     _report_video(found, result, [*targets, *(extra or {})], args.max_frames)
     return 0
 
