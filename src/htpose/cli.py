@@ -765,7 +765,9 @@ def _add_lift_options(p: argparse.ArgumentParser) -> None:
     """Options ``lift`` and ``video`` share: sampling, outputs, pictures."""
     p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
     p.add_argument("--hypotheses", type=_positive_int, default=5)
-    p.add_argument("--steps", type=_positive_int, default=5, help="DDIM steps K")
+    p.add_argument(
+        "--steps", type=_positive_int, help="DDIM steps K (default: the model's sampling_steps)"
+    )
     p.add_argument("--aggregate", default="mean", help="mean or jpma")
     p.add_argument(
         "--threshold",

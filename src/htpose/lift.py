@@ -262,7 +262,7 @@ class Lifter:
         fps: float | None = None,
         scores: np.ndarray | None = None,
         hypotheses: int = 5,
-        steps: int = 5,
+        steps: int | None = None,
         aggregate: str = "mean",
         flip: bool | str = True,
         batch: int = 16,
@@ -295,6 +295,8 @@ class Lifter:
                 f"frame rate unknown; assuming {DEFAULT_FPS:g} fps (pass fps=...)", stacklevel=2
             )
             src_fps = DEFAULT_FPS
+        if steps is None:  # the model's own choice (made on val), one place for it
+            steps = self.config.diffusion.sampling_steps
         self._check_settings(src_fps, hypotheses, steps, aggregate, batch, threshold, focal)
         if overlap is not None and not 0.0 <= overlap <= 0.9:
             raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
