@@ -543,6 +543,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     from htpose.io import OutputSet
     from htpose.lift import DEFAULT_FPS, Lifter
+    from htpose.video.decode import probe
     from htpose.video.pipeline import detect_video
 
     targets = _lift_targets(args)
@@ -558,10 +559,11 @@ def cmd_video(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     lifter = Lifter.from_pretrained(args.checkpoint, args.device)  # a bad model fails first
     _replan(lifter.config.model, args)
+    info = probe(args.input)  # not a video: fails here, before MediaPipe loads
+    keep_every = _render_step(args, info)
     detector = _video_detector(args)
-    keep_every = _render_step(args)
     try:
-        found = detect_video(args.input, detector, args.person, args.max_people, keep_every,
+        found = detect_video(info, detector, args.person, args.max_people, keep_every,
                              args.max_frames, progress=not args.no_progress)  # fmt: skip
     finally:
         detector.close()
@@ -596,14 +598,12 @@ def _video_detector(args: argparse.Namespace):
     return DETECTORS[args.detector](complexity=args.complexity)
 
 
-def _render_step(args: argparse.Namespace) -> int:
+def _render_step(args: argparse.Namespace, info) -> int:
     """Keep a thumbnail of every this many frames for an overlay render (0: no render)."""
     if not args.render:
         return 0
     from htpose.render import playback
-    from htpose.video.decode import probe
 
-    info = probe(args.input)
     length = info.expected_frames or 10_000
     if args.max_frames:
         length = min(length, args.max_frames)

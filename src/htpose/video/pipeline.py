@@ -16,7 +16,7 @@ import numpy as np
 
 from htpose.data.keypoints import Keypoints2D, to_h36m
 from htpose.errors import DataError
-from htpose.video.decode import VideoInfo, frames, probe
+from htpose.video.decode import VideoInfo, frames
 from htpose.video.detect import PoseDetector
 from htpose.video.track import PersonTracker
 
@@ -43,7 +43,7 @@ def _thumbnail(frame: np.ndarray) -> np.ndarray:
 
 
 def detect_video(
-    path: str,
+    info: VideoInfo,
     detector: PoseDetector,
     person: str | int = "largest",
     max_people: int = 4,
@@ -51,12 +51,12 @@ def detect_video(
     max_frames: int | None = None,
     progress: bool = True,
 ) -> VideoKeypoints:
-    """Run ``detector`` on every frame of the video at ``path`` and follow one ``person``
-    (see :mod:`htpose.video.track`). ``keep_every``: keep a thumbnail of every that many
-    frames (0: none); ``max_frames``: stop after that many frames."""
+    """Run ``detector`` on every frame of the video ``info`` (from
+    :func:`~htpose.video.decode.probe`) and follow one ``person`` (see
+    :mod:`htpose.video.track`). ``keep_every``: keep a thumbnail of every that many frames
+    (0: none); ``max_frames``: stop after that many frames."""
     from tqdm import tqdm
 
-    info = probe(path)
     tracker = PersonTracker(detector, person, max_people)
     people: list[np.ndarray | None] = []
     thumbs: dict[int, np.ndarray] = {}
