@@ -140,7 +140,7 @@ class Denoiser(nn.Module):
         rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
         self.blocks = nn.ModuleList(BlockPair(cfg, r) for r in rates)
         self.head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 3))
-        self.apply(_init_weights)
+        self.apply(init_weights)
         nn.init.trunc_normal_(self.joint_pos, std=0.02)
         nn.init.trunc_normal_(self.frame_pos, std=0.02)
 
@@ -178,7 +178,7 @@ def build_denoiser(cfg: ModelConfig) -> Denoiser:
     return Denoiser(cfg)
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from htpose.model.denoiser import Condition, Denoiser, ModelConfig, gather_frames
+from htpose.model.denoiser import Condition, Denoiser, ModelConfig, gather_frames, init_weights
 from htpose.model.pruning import Recovery, dpc_knn_merge, select_frames
 
 
@@ -25,7 +25,7 @@ class HTPDenoiser(Denoiser):
         if not cfg.pruning.tcep:
             raise ValueError("HTPDenoiser needs model.pruning.tcep")
         self.recovery = Recovery(cfg.frames, cfg.width, cfg.heads, cfg.pruning.recovery)
-        self.recovery.apply(_reset)
+        self.recovery.apply(init_weights)
 
     def encode_condition(self, keypoints_2d: torch.Tensor) -> Condition:
         """Embed normalised 2D keypoints ``(N, F, J, 2)`` and choose the frames to keep."""
@@ -59,9 +59,3 @@ class HTPDenoiser(Denoiser):
             kept_tokens = pre_merge + gather_frames(x - merged, assign)
         x = self.recovery(full, kept_tokens, cond.plan.kept, x)
         return self.head(x)
-
-
-def _reset(module: torch.nn.Module) -> None:
-    from htpose.model.denoiser import _init_weights
-
-    _init_weights(module)
