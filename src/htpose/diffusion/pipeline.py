@@ -10,9 +10,9 @@ from htpose.model.denoiser import Denoiser
 
 FLIP_MODES = ("none", "average", "split")
 # Sequences per denoiser call when sampling on a CPU. Larger calls are slower there: the
-# temporal attention scores of a few hundred sequences outgrow the caches (H = 20 with flip
-# on 5 windows: 41.7 s in one call, 30.8 s in calls of 64, 28.8 s in calls of 32, same
-# output). GPUs get the whole batch at once.
+# temporal attention scores of a few hundred sequences outgrow the caches (lift at H = 20,
+# split flip, 2 threads: 3.0 s in calls of 16, 6.2 s in one call; 8 to 16 measured alike,
+# 24 and up slower; same output). GPUs get the whole batch at once.
 ROWS_PER_CALL = 16
 
 
