@@ -297,8 +297,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    steps = args.steps or cfg.diffusion.sampling_steps
     result = evaluate(
-        model, cfg, sequences, (args.hypotheses,), args.steps, ("mean",), True, 0,
+        model, cfg, sequences, (args.hypotheses,), steps, ("mean",), True, 0,
         cfg.eval.batch_windows, progress=not args.no_progress,
     )  # fmt: skip
     scale = fit_scale(result.mean_errors, result.spread, args.level)
@@ -308,7 +309,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "scale": np.round(scale, 4).tolist(),
         "level": args.level,
         "hypotheses": args.hypotheses,
-        "steps": args.steps,
+        "steps": steps,
         "fitted_on": f"{args.split} split, cameras {args.cameras or 'h36m'}",
         "coverage_on_fit": report,
     }
@@ -688,7 +689,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = "HTP" if p.tcep else "unpruned"
     print(
         f"model: {model} denoiser, {sum(x.numel() for x in lifter.model.parameters()) / 1e6:.2f} M "
-        f"params, H={args.hypotheses} hypotheses x K={args.steps} DDIM steps, test-time flip"
+        f"params, H={args.hypotheses} hypotheses x K={result.info['steps']} DDIM steps, "
+        f"test-time flip {result.info['flip']}"
     )
     print(
         f"3D: {len(result)} frames in {seconds:.1f} s ({len(result) / seconds:.1f} frames/s on "
@@ -934,7 +936,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="htpose_demo", help="folder for the result and pictures")
     p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
     p.add_argument("--hypotheses", type=_positive_int, default=5)
-    p.add_argument("--steps", type=_positive_int, default=5)
+    p.add_argument(
+        "--steps", type=_positive_int, help="DDIM steps K (default: the model's sampling_steps)"
+    )
     p.add_argument("--max-frames", type=_positive_int, default=60, help="frames drawn")
     p.add_argument("--no-render", action="store_true")
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
@@ -987,7 +991,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--cameras", default="random:4:1", help="h36m camera JSON or random:N:SEED (default)"
     )
     p.add_argument("--hypotheses", type=_positive_int, default=5, help="H, as lifting uses")
-    p.add_argument("--steps", type=_positive_int, default=5)
+    p.add_argument(
+        "--steps", type=_positive_int, help="DDIM steps K (default: the model's sampling_steps)"
+    )
     p.add_argument("--level", type=float, default=0.68, help="coverage of the radius")
     p.add_argument("--threads", type=_positive_int)
     p.add_argument("--no-progress", action="store_true")
