@@ -184,7 +184,7 @@ def main() -> None:
     e.add_argument("--subjects", default="S9", help="Human3.6M test subjects")
     e.add_argument("--cameras", default="h36m", help="h36m or random:N:SEED")
     e.add_argument("--hypotheses", type=int, default=20)
-    e.add_argument("--steps", type=int, default=5)
+    e.add_argument("--steps", type=int, help="DDIM steps K (default: each model's own)")
     e.add_argument("--overlap", type=float, default=None)
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", help="write every table here")
@@ -218,7 +218,8 @@ def evaluate_all(args: argparse.Namespace) -> None:
         doc[split] = {"TCN (peer)": evaluate_tcn(Path(args.tcn), seqs, data["normalization"])}
         for name, (model, cfg, _) in models.items():
             res = evaluate(
-                model, cfg, seqs, (args.hypotheses,), args.steps, ("mean",), True, 0, 16,
+                model, cfg, seqs, (args.hypotheses,),
+                args.steps or cfg.diffusion.sampling_steps, ("mean",), True, 0, 16,
                 progress=False, overlap=args.overlap,
             )  # fmt: skip
             table = res.tables[("mean", args.hypotheses)].summary()

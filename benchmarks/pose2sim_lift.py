@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("detections")
     ap.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH|bundled")
     ap.add_argument("--hypotheses", type=int, default=20)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, help="DDIM steps K (default: each model's own)")
     ap.add_argument("--json")
     args = ap.parse_args()
     cams, names, px, vis = load_views(args.detections)
@@ -93,7 +93,8 @@ def main() -> None:
             row[name] = _errors(res.joints_3d[frames], ref[frames])
         rows.append(row)
     cols = ["flat", *models]
-    print(f"Single-view lifting vs four-view triangulation, H={args.hypotheses}, K={args.steps}; "
+    print(f"Single-view lifting vs four-view triangulation, H={args.hypotheses}, "
+          f"K={args.steps or 'per model (sampling_steps)'}; "
           "MPJPE / P-MPJPE mm on the 12 limb joints")  # fmt: skip
     print(f"{'camera':8} {'frames':>6} " + " ".join(f"{c:>18}" for c in cols))
     for r in rows:

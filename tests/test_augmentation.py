@@ -144,6 +144,24 @@ def test_tilt_is_rigid_and_rests_on_the_floor():
     assert np.allclose(lying - lying[:1, :1], window - window[:1, :1] + [0, 0, 0], atol=1e-9)
 
 
+@pytest.mark.parametrize("angle", [0.0, 37.0, 90.0, -135.0, 180.0])
+def test_tilted_collection_turns_every_clip_by_the_angle(angle):
+    from htpose.data.clips import ClipCollection
+
+    window = _walk()
+    clips = ClipCollection({"a": window.astype(np.float32), "b": window[::-1].copy()}, 50.0)
+    out = clips.tilted(angle, seed=3)
+    for name, clip in out.clips.items():
+        assert np.allclose(_bone_lengths(clip), _bone_lengths(clips.clips[name]), atol=1e-5)
+        assert clip[..., 2].min() == pytest.approx(0.0, abs=1e-6)
+        # The trunk (pelvis -> thorax), upright in the walk, leans by the angle.
+        trunk = clip[:, 8] - clip[:, 0]
+        up = trunk[:, 2] / np.linalg.norm(trunk, axis=1)
+        lean = np.median(np.degrees(np.arccos(np.clip(up, -1, 1))))
+        assert lean == pytest.approx(abs(angle), abs=1.5)  # the walk's trunk jitters ~1 deg
+    assert out.tilted(0.0).clips.keys() == clips.clips.keys()
+
+
 def test_capture_sampler_fills_out_of_frame_joints(cmu_path, cameras_path):
     from htpose.data.camera import load_h36m_cameras
     from htpose.data.temporal import resample

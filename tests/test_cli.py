@@ -121,6 +121,8 @@ def test_profile_json(tiny_yaml, capsys):
         ("train: {steps: many}", "train.steps must be an integer"),
         ("model: [1, 2", "not valid YAML"),
         ("diffusion: {sampling_steps: 0}", "sampling_steps"),
+        ("diffusion: {high_noise_share: 1.5}", "high_noise_share"),
+        ("diffusion: {high_noise_share: .nan}", "high_noise_share"),
     ],
 )
 def test_bad_configs_give_one_line_errors(tmp_path, capsys, content, match):
@@ -234,6 +236,19 @@ def test_control_characters_in_user_data_stay_on_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "bad\\nkey" in err
+
+
+def test_evaluate_tilt_runs_and_refuses_bad_angles(tmp_path, small_cmu, cameras_path, capsys):
+    out = tmp_path / "lying.json"
+    args = ["evaluate", "--data", str(small_cmu), "--cameras", str(cameras_path)]
+    args += ["--hypotheses", "1", "--steps", "1", "--no-progress"]
+    assert main([*args, "--tilt", "90", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["mpjpe_mm"] > 0
+    for bad in ("200", "nan", "lying"):
+        with pytest.raises(SystemExit) as exc:
+            main([*args, "--tilt", bad])
+        assert exc.value.code == 2
+        assert "--tilt" in capsys.readouterr().err
 
 
 def test_evaluate_without_checkpoint_uses_the_bundled_model(tmp_path, small_cmu, cameras_path):

@@ -5,7 +5,7 @@ import torch
 from htpose.config import config_from_dict
 from htpose.diffusion.schedule import NoiseSchedule
 from htpose.model.denoiser import Denoiser, ModelConfig, build_denoiser
-from htpose.train import diffusion_loss
+from htpose.train import diffusion_loss, draw_noise
 
 
 def test_denoiser_shapes_and_condition_split():
@@ -72,6 +72,23 @@ def test_tiny_model_overfits_one_window(tiny_config):
         losses.append(loss.item())
     start, end = np.mean(losses[:10]), np.mean(losses[-20:])
     assert end < 0.2 * start, (start, end)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
+def test_high_noise_share_puts_that_share_of_windows_at_the_last_timestep(share):
+    schedule = NoiseSchedule(1000)
+    batch = {"joints_3d": torch.zeros(4000, 1, 17, 3)}
+    t = draw_noise(schedule, batch, torch.Generator().manual_seed(1), share)["t"]
+    plain = draw_noise(schedule, batch, torch.Generator().manual_seed(1))["t"]
+    at_last = (t == 999).float().mean().item()
+    # Uniform draws land on 999 one time in 1000; the rest of the draws stay uniform.
+    assert abs(at_last - (share + (1 - share) / 1000)) < 0.03
+    moved = t != plain
+    assert bool((t[moved] == 999).all())
+    if share == 0.0:
+        assert torch.equal(t, plain)  # runs without the option keep their old draws
+    elif share < 1.0:
+        assert 0.2 < t[~moved].float().mean().item() / 999 * 2 < 1.8
 
 
 def test_plain_denoiser_holds_no_pruning_and_build_picks_the_class():

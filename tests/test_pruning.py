@@ -65,6 +65,20 @@ def test_uniform_scoring_spreads_evenly():
     assert plan.kept[0].tolist() == [0, 20, 40, 60, 80]
 
 
+@pytest.mark.parametrize("frames, count", [(81, 27), (9, 2), (30, 30), (17, 5)])
+def test_random_scoring_keeps_the_ends_and_varies_with_the_seed(frames, count):
+    x = _walk(frames, batch=64)
+    torch.manual_seed(0)
+    a = select_frames(x, count, scoring="random")
+    torch.manual_seed(0)
+    assert torch.equal(select_frames(x, count, scoring="random").kept, a.kept)
+    assert a.kept.shape == (64, count)
+    assert bool((a.kept[:, 0] == 0).all() and (a.kept[:, -1] == frames - 1).all())
+    assert bool((a.kept.diff(dim=1) > 0).all())  # sorted, no frame twice
+    if 2 < count < frames:
+        assert len({tuple(r) for r in a.kept.tolist()}) > 1  # windows get different frames
+
+
 def test_clustering_merges_identical_tokens():
     g = torch.Generator().manual_seed(0)
     distinct = torch.randn(3, 4, 8, generator=g)  # three distinct frame tokens (J=4, C=8)
@@ -104,6 +118,7 @@ def _htp(frames=27, **pruning) -> ModelConfig:
         {"sft": False, "mgptp": False},
         {"sft_band": 3},
         {"scoring": "uniform"},
+        {"scoring": "random"},
         {"recovery": "attend"},
     ],
 )
@@ -197,7 +212,7 @@ def test_memory_keys_are_read():
         ({"tcep": True, "mgptp": True, "merge_ratio": 0}, "merge_ratio"),
         ({"tcep": True, "keep_ratio": 0.1}, "shorter than the kept budget"),
         ({"mgptp": True}, "needs model.pruning.tcep"),
-        ({"tcep": True, "scoring": "random"}, "scoring"),
+        ({"tcep": True, "scoring": "entropy"}, "scoring"),
         ({"tcep": True, "recovery": "copy"}, "recovery"),
     ],
 )

@@ -199,6 +199,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.allow_pickle,
         cfg.data.distortion,
         random_cameras,
+        args.tilt,
     )
     if not sequences:
         raise HtposeError(f"{data}: no sequences to evaluate in split {args.split!r}")
@@ -275,6 +276,17 @@ def _coverage_line(calib: dict, hypotheses: int) -> str:
             f"{fmt(calib['calibrated'])}"
         )
     return line
+
+
+def _tilt_angle(text: str) -> float:
+    """Degrees in [-180, 180] (NaN and words refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -180.0 <= value <= 180.0:
+        raise argparse.ArgumentTypeError(f"expected degrees in [-180, 180], got {text!r}")
+    return value
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -865,6 +877,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--noisy", action="store_true", help="perturb the 2D with the detector-noise model"
+    )
+    p.add_argument(
+        "--tilt",
+        type=_tilt_angle,
+        default=0.0,
+        metavar="DEG",
+        help="rotate every clip by DEG degrees about a horizontal axis first (90: lying, "
+        "180: upside down), the pose-augmentation check",
     )
     p.add_argument(
         "--noise-from",

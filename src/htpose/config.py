@@ -189,6 +189,11 @@ class DiffusionConfig:
     # val (bundled model, H=20, K=5): 75.3 mm MPJPE both, at half the denoiser calls.
     flip_mode: str = "split"
     velocity_weight: float = 0.0  # weight of an MPJVE term added to the MPJPE loss
+    # Share of training windows put at the last timestep (pure noise), the only input a
+    # K=1 sampler ever gives the network; the rest are uniform over the timesteps. 0 is
+    # DDPM/D3DP's uniform draw. Uniform draws spend most steps on noise levels where y_t
+    # nearly gives the answer away (see benchmarks/RESULTS.md, section 4, for the val study).
+    high_noise_share: float = 0.0
 
 
 @dataclass
@@ -253,6 +258,10 @@ class Config:
             raise ConfigError("diffusion.clip_denoised must be in (0, 100] metres")
         if not 0 <= d.eta <= 1 or d.velocity_weight < 0:
             raise ConfigError("diffusion.eta must be in [0, 1] and velocity_weight >= 0")
+        if not 0 <= d.high_noise_share <= 1:
+            raise ConfigError(
+                f"diffusion.high_noise_share must be in [0, 1], got {d.high_noise_share}"
+            )
         if self.data.distortion not in DISTORTION_MODELS:
             raise ConfigError(f"data.distortion must be one of {DISTORTION_MODELS}")
         for name in ("noise_prob", "flip_prob", "occlusion_prob"):

@@ -101,16 +101,23 @@ def validation_sets(cfg: Config) -> dict[str, dict[str, torch.Tensor]]:
 
 
 def draw_noise(
-    schedule: NoiseSchedule, batch: dict[str, torch.Tensor], gen: torch.Generator
+    schedule: NoiseSchedule,
+    batch: dict[str, torch.Tensor],
+    gen: torch.Generator,
+    high_noise_share: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Add the step's timesteps ``t`` ``(B,)`` and noise ``(B, F, J, 3)`` to a batch.
 
-    Drawn on the CPU for the whole (global) batch, so a run gives the same draws on any
-    device and any number of ranks.
+    ``t`` is uniform, except that each window is put at the last timestep (pure noise) with
+    probability ``high_noise_share``. Drawn on the CPU for the whole (global) batch, so a
+    run gives the same draws on any device and any number of ranks.
     """
     y0 = batch["joints_3d"]
     t = torch.randint(0, schedule.num_steps, (y0.shape[0],), generator=gen)
     noise = torch.randn(y0.shape, generator=gen)
+    if high_noise_share > 0:  # drawn only then, so runs without it keep their old draws
+        last = torch.rand(y0.shape[0], generator=gen) < high_noise_share
+        t = torch.where(last, torch.full_like(t, schedule.num_steps - 1), t)
     return {**batch, "t": t, "noise": noise}
 
 
@@ -128,7 +135,7 @@ def diffusion_loss(
     ``t`` and ``noise`` (see :func:`draw_noise`).
     """
     if gen is not None:
-        batch = draw_noise(schedule, batch, gen)
+        batch = draw_noise(schedule, batch, gen, cfg.diffusion.high_noise_share)
     y0 = batch["joints_3d"]
     y_t = schedule.add_noise(y0, batch["noise"], batch["t"])
     if isinstance(model, Denoiser):
@@ -404,7 +411,12 @@ def train(
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         # Drop-path draws from the global generator; offset per rank so shards differ.
         torch.manual_seed(int(rng.integers(2**62)) + dist_info.rank)
-        batch = draw_noise(schedule, sampler_train.batch(rng, cfg.train.batch_size), gen)
+        batch = draw_noise(
+            schedule,
+            sampler_train.batch(rng, cfg.train.batch_size),
+            gen,
+            cfg.diffusion.high_noise_share,
+        )
         batch = {k: v.to(device) for k, v in dist_info.shard(batch).items()}
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)

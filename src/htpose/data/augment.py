@@ -77,9 +77,14 @@ def tilt(window: np.ndarray, rng: np.random.Generator, max_angle: float = 180.0)
     """Rotate about a random horizontal axis through the mean pelvis by up to ``max_angle``
     degrees (uniform in angle), then shift so the lowest joint touches the floor (z = 0)."""
     heading = rng.uniform(0, 2 * math.pi)
+    return tilt_by(window, rng.uniform(-max_angle, max_angle), heading)
+
+
+def tilt_by(window: np.ndarray, angle: float, heading: float) -> np.ndarray:
+    """``(T, J, 3)`` rotated by ``angle`` degrees about the horizontal axis pointing at
+    ``heading`` radians, through the mean pelvis; the lowest joint then touches the floor."""
     axis = np.array([math.cos(heading), math.sin(heading), 0.0])
-    angle = math.radians(rng.uniform(-max_angle, max_angle))
     centre = window[:, 0].mean(axis=0)
-    out = (window - centre) @ rotation_about(axis, angle).T + centre
+    out = (window - centre) @ rotation_about(axis, math.radians(angle)).T + centre
     out[..., 2] -= out[..., 2].min()
     return out

@@ -53,6 +53,18 @@ class ClipCollection:
             {n: self.clips[n] for n in names}, self.fps, {split: list(names)}, self.actions
         )
 
+    def tilted(self, angle: float, seed: int = 0) -> ClipCollection:
+        """Every clip rotated by ``angle`` degrees about a horizontal axis through its mean
+        pelvis (axis direction drawn per clip from ``seed``), lowest joint on the floor: the
+        evaluation of bodies lying (90), bending over or upside down (180)."""
+        from htpose.data.augment import tilt_by
+
+        clips = {}
+        for i, (name, clip) in enumerate(self.clips.items()):
+            heading = np.random.default_rng([seed, i]).uniform(0, 2 * np.pi)
+            clips[name] = tilt_by(clip.astype(np.float64), angle, heading).astype(np.float32)
+        return ClipCollection(clips, self.fps, self.splits, self.actions)
+
     @property
     def num_frames(self) -> int:
         return sum(len(c) for c in self.clips.values())

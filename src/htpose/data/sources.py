@@ -115,11 +115,14 @@ def load_sequences(
     allow_pickle: bool = False,
     distortion: str = "brown_conrady",
     random_cameras: tuple[int, int] | None = None,
+    tilt: float = 0.0,
 ) -> list[Sequence]:
     """Evaluation sequences from any supported file (see the module docstring).
 
     ``random_cameras`` ``(N, seed)``: the novel-camera protocol
     (:func:`~htpose.data.capture.novel_capture`) instead of the Human3.6M cameras.
+    ``tilt``: degrees by which every clip of a collection is rotated about a horizontal
+    axis first (:meth:`~htpose.data.clips.ClipCollection.tilted`).
     """
     fmt = detect_format(path)
     if fmt == "3dhp":
@@ -132,6 +135,10 @@ def load_sequences(
         collection = read_clips(path, fps=fps)
     if split is not None and split != "all":
         collection = collection.select(split)
+    if tilt:
+        if keypoints_path:
+            raise DataError("2D detections show the bodies as recorded; drop the tilt")
+        collection = collection.tilted(tilt)
     if random_cameras is not None:
         if keypoints_path:
             raise DataError("2D detections belong to their own cameras; drop the random cameras")

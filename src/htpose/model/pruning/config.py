@@ -22,8 +22,9 @@ class PruningConfig:
       first pair); ``keep_ratio`` (r1) of the frames are kept, always both ends.
     - ``graph_threshold`` (eta): edges of the temporal motion graph weaker than this cosine
       correlation are dropped; ``graph_radius``: frames further apart are never connected.
-    - ``scoring``: ``"motion_graph"`` (TCEP proper) or ``"uniform"`` (evenly spaced frames,
-      the control in ablations).
+    - ``scoring``: ``"motion_graph"`` (TCEP proper), or the ablation controls ``"uniform"``
+      (evenly spaced frames) and ``"random"`` (random frames, both ends kept, redrawn every
+      call from torch's global generator).
     - ``sft``: temporal attention after TCEP runs over the kept frames only; without it the
       kept frames still attend to every frame (the pruned ones frozen at ``tcep_layer``).
       ``sft_band`` > 0 further restricts each kept frame to the kept frames within that many
@@ -81,8 +82,8 @@ class PruningConfig:
                 f"keep_ratio {self.keep_ratio} keeps {_round(self.keep_ratio * frames)} frames, "
                 "TCEP needs 2"
             )
-        if self.scoring not in ("motion_graph", "uniform"):
-            raise ConfigError("model.pruning.scoring must be 'motion_graph' or 'uniform'")
+        if self.scoring not in ("motion_graph", "uniform", "random"):
+            raise ConfigError("model.pruning.scoring must be 'motion_graph', 'uniform' or 'random'")
         if not -1.0 <= self.graph_threshold < 1.0 or self.graph_radius < 1:
             raise ConfigError(
                 "model.pruning.graph_threshold must be in [-1, 1) and graph_radius >= 1"

@@ -120,6 +120,13 @@ def select_frames(
         picks = torch.linspace(0, f - 1, count, device=keypoints_2d.device).round().long()
         chosen = torch.zeros(n, f, dtype=torch.bool, device=keypoints_2d.device)
         chosen[:, picks] = True
+    elif scoring == "random":
+        # Control: frames drawn at random (torch's global generator, so a seeded run repeats).
+        scores = torch.rand(n, f, device=keypoints_2d.device).to(keypoints_2d.dtype)
+        scores[:, 0] = scores[:, -1] = 2.0  # the ends, as every plan keeps them
+        top = scores.topk(count, dim=1).indices
+        chosen = torch.zeros(n, f, dtype=torch.bool, device=keypoints_2d.device)
+        chosen.scatter_(1, top, True)
     elif scoring == "motion_graph":
         with torch.no_grad():
             scores = motion_graph_scores(keypoints_2d, threshold, radius)
