@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -102,7 +103,8 @@ def main() -> None:
 
     model, cfg, _ = load_model(args.checkpoint)
     if not cfg.model.pruning.tcep:
-        raise SystemExit("htpose: error: the frontier needs an HTP checkpoint")
+        print("htpose: error: the frontier needs an HTP checkpoint", file=sys.stderr)
+        raise SystemExit(2)
     h, k = args.hypotheses, args.steps or cfg.diffusion.sampling_steps
     seqs = load_sequences(
         cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","),

@@ -126,6 +126,8 @@ def load_sequences(
     """
     fmt = detect_format(path)
     if fmt == "3dhp":
+        if tilt:
+            raise DataError("MPI-INF-3DHP comes with its own 2D; a tilt does not apply")
         if random_cameras is not None:
             raise DataError("MPI-INF-3DHP comes with its own 2D; random cameras do not apply")
         return read_3dhp(path, allow_pickle=allow_pickle, fps=fps)
