@@ -115,7 +115,7 @@ def main() -> None:
         cfg, args.keep, args.merge, args.scorings.split(","),
         [int(b) for b in args.bands.split(",") if b],
     )  # fmt: skip
-    plans = [replace(own, **{k_: v for k_, v in pt.items()}) for pt in points]
+    plans = [replace(own, **pt) for pt in points]
     for plan in plans:
         plan.validate(cfg.model.frames, cfg.model.depth)
 

@@ -54,15 +54,24 @@ _seed = _int_in(0, 2**63 - 1, "a seed in [0, 2^63 - 1]")  # what torch and numpy
 _opset = _int_in(11, 20, "an ONNX opset in [11, 20]")
 
 
-def _unit_fraction(text: str) -> float:
-    """An overlap share: a finite number in [0, 0.9]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 0.9:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.9], got {text!r}")
-    return value
+def _float_in(lo: float, hi: float, what: str):
+    """An argparse type: a number in ``[lo, hi]`` (NaN and words refused), else a usage
+    error naming ``what``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_unit_fraction = _float_in(0.0, 0.9, "a number in [0, 0.9]")  # an overlap share
+_tilt_angle = _float_in(-180.0, 180.0, "degrees in [-180, 180]")
 
 
 def _view(text: str) -> tuple[float, float]:
@@ -276,17 +285,6 @@ def _coverage_line(calib: dict, hypotheses: int) -> str:
             f"{fmt(calib['calibrated'])}"
         )
     return line
-
-
-def _tilt_angle(text: str) -> float:
-    """Degrees in [-180, 180] (NaN and words refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not -180.0 <= value <= 180.0:
-        raise argparse.ArgumentTypeError(f"expected degrees in [-180, 180], got {text!r}")
-    return value
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
