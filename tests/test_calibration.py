@@ -50,6 +50,12 @@ def test_calibrate_writes_a_checkpoint_that_lift_uses(tmp_path, tiny_config, sma
     cal = Lifter.from_pretrained(out)(kp, image_size=(1000, 1000), fps=50, hypotheses=3)
     np.testing.assert_allclose(cal.uncertainty, raw.uncertainty * scale, rtol=1e-4, atol=1e-7)
     assert "calibrated" in cal.info["uncertainty"] and "raw" in raw.info["uncertainty"]
+    # Printouts and pictures name what the numbers are, also after a save and load.
+    assert cal.uncertainty_label == "68 % radius" and raw.uncertainty_label == "hypothesis spread"
+    from htpose.lift import load_result
+
+    cal.save(tmp_path / "cal.npz")
+    assert load_result(tmp_path / "cal.npz").uncertainty_label == "68 % radius"
     # The output may not replace the input.
     capsys.readouterr()
     assert main(["calibrate", "--checkpoint", str(model), "--out", str(model)]) == 2

@@ -543,7 +543,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         f"({seconds:.1f} s in all); {info['filled_joints']} joint positions filled in"
     )
     print(
-        f"mean hypothesis spread {1000 * float(result.uncertainty.mean()):.1f} mm; "
+        f"mean {result.uncertainty_label} {1000 * float(result.uncertainty.mean()):.1f} mm; "
         f"wrote {', '.join(str(p) for p in written)}"
     )
     return 0
@@ -705,7 +705,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"3D: {len(result)} frames in {seconds:.1f} s ({len(result) / seconds:.1f} frames/s on "
         f"this machine); error against the motion capture {err.mean():.1f} mm MPJPE; "
-        f"hypothesis spread {1000 * result.uncertainty.mean():.1f} mm "
+        f"{result.uncertainty_label} {1000 * result.uncertainty.mean():.1f} mm "
         f"(wrists {1000 * result.uncertainty[:, [13, 16]].mean():.1f} mm)"
     )
     if not args.no_render:

@@ -107,6 +107,13 @@ class LiftResult:
     def __len__(self) -> int:
         return len(self.joints_3d)
 
+    @property
+    def uncertainty_label(self) -> str:
+        """What ``uncertainty`` holds, in words for printouts and axes."""
+        if str(self.info.get("uncertainty", "")).startswith("calibrated"):
+            return f"{round(100 * DEFAULT_LEVEL)} % radius"
+        return "hypothesis spread"
+
     def add_world(self, up: np.ndarray | None = None) -> np.ndarray:
         """Fill ``joints_world`` ``(T, 17, 3)``: absolute, gravity up (see :mod:`htpose.world`)."""
         from htpose.world import to_world

@@ -159,7 +159,7 @@ def render_result(
         axu.plot(np.arange(len(result)) / result.fps, unc_mm[:, j], color=colour, lw=0.8,
                  alpha=0.7, label=JOINT_NAMES[j] if j in (0, 13, 16) else None)  # fmt: skip
     axu.set_xlabel("time (s)")
-    axu.set_ylabel("hypothesis spread (mm)")
+    axu.set_ylabel(f"{result.uncertainty_label} (mm)")
     axu.set_title("per-joint uncertainty")
     axu.legend(fontsize=7, loc="upper right")
     cursor = axu.axvline(0, color="k", lw=1)
@@ -199,7 +199,7 @@ def render_result(
 
 
 def plot_uncertainty(result: LiftResult, path: str | Path, dpi: int = 100) -> Path:
-    """A still ``.png`` of every joint's hypothesis spread over time (a heat map)."""
+    """A still ``.png`` of every joint's uncertainty over time (a heat map)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,7 +216,7 @@ def plot_uncertainty(result: LiftResult, path: str | Path, dpi: int = 100) -> Pa
     )
     ax.set_yticks(range(len(JOINT_NAMES)), JOINT_NAMES, fontsize=7)
     ax.set_xlabel("time (s)")
-    fig.colorbar(img, ax=ax, label="hypothesis spread (mm)")
+    fig.colorbar(img, ax=ax, label=f"{result.uncertainty_label} (mm)")
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:
