@@ -1,19 +1,20 @@
-"""The accuracy-cost frontier of one trained HTP checkpoint, re-planned without retraining.
+"""The accuracy-cost frontier of trained models: HTP, its controls and smaller models.
 
-TCEP and MGPTP have no weights, so one checkpoint can run at any kept share (``keep_ratio``)
-and merged share (``merge_ratio``) and with any frame choice (``scoring``: TCEP's
-``motion_graph``, or the controls ``uniform`` and ``random``). For every point this prints,
-measured in one run: inference MACs (FlopCounterMode, H x K, flip), inference speed (one
-batch of real windows, points alternating, medians) and MPJPE / P-MPJPE (mean of H, GT 2D,
-per action in the JSON). It draws MPJPE against MACs (``--plot``). The sweep of keep ratios
-runs with the checkpoint's merge ratio; the sweep of merge ratios with its keep ratio.
+TCEP and MGPTP have no weights, so an HTP checkpoint can run at any kept share
+(``keep_ratio``), merged share (``merge_ratio``) and frame choice (``scoring``) without
+retraining. Each ``--model NAME=CKPT[,CKPT...]`` is one variant, its checkpoints the seeds
+of its training (same recipe, different ``train.seed``). For every variant and point this
+measures in one run: inference MACs (FlopCounterMode, H x K, flip), inference speed (one
+batch of real windows, every variant and point alternating, medians; first seed only) and
+MPJPE / P-MPJPE (mean of H, GT 2D) as the mean and standard deviation over the seeds, per
+action in the JSON. HTP variants are swept over ``--keep`` (at their own merge ratio) and
+``--merge`` (at their own keep ratio); an unpruned model is one point. ``--scorings`` adds
+re-planned frame choices (a model judged with a choice it was not trained with); by
+default every variant runs with its own. ``--plot`` draws MPJPE against MACs.
 
-This measures the frame choice at inference only: a model trained with TCEP is judged with
-other choices it never saw. Controls trained with their own choice are another question
-(issue 9's trained controls).
-
-    python benchmarks/htp_frontier.py --checkpoint src/htpose/weights/cmu_htp.safetensors \\
-        --split val --json runs/frontier_val.json --plot benchmarks/htp_frontier.png
+    python benchmarks/htp_frontier.py --model TCEP=runs/a_s0/model.safetensors,... \\
+        --model uniform=... --split val --hypotheses 5 --json runs/frontier.json \\
+        --plot benchmarks/htp_frontier.png
 """
 
 from __future__ import annotations
@@ -37,28 +38,33 @@ from htpose.diffusion.pipeline import sample_hypotheses
 from htpose.evaluate import evaluate
 from htpose.profile import profile_config
 
+OWN = "own"
+
 
 def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v]
 
 
-def _points(
-    cfg, keep: list[float], merge: list[float], scorings: list[str], bands: list[int]
-) -> list[dict]:
-    """Every (scoring, keep, merge, SFT band) to measure, the checkpoint's own included."""
+def _variant(text: str) -> tuple[str, list[str]]:
+    name, sep, paths = text.rpartition("=")
+    paths_list = [p for p in paths.split(",") if p]
+    if not paths_list:
+        raise argparse.ArgumentTypeError(f"no checkpoint in {text!r}")
+    return (name if sep else Path(paths_list[0]).parent.name or "model"), paths_list
+
+
+def _points(cfg, keep: list[float], merge: list[float], scorings: list[str]) -> list[dict]:
+    """Every (scoring, keep, merge) to measure for one HTP variant, its own plan included."""
     p = cfg.model.pruning
+    if not p.tcep:
+        return [{}]
     pts = []
-    for s in scorings:
+    for s in dict.fromkeys(p.scoring if s == OWN else s for s in scorings):
         for r in sorted(set(keep) | {p.keep_ratio}):
-            pts.append({"scoring": s, "keep_ratio": r, "merge_ratio": p.merge_ratio})
+            pts.append({"scoring": s, "keep_ratio": r})
         if p.mgptp:
             for r in sorted(set(merge) - {p.merge_ratio}):
-                pts.append({"scoring": s, "keep_ratio": p.keep_ratio, "merge_ratio": r})
-    for b in sorted(set(bands) - {p.sft_band}):
-        pts.append({"scoring": p.scoring, "keep_ratio": p.keep_ratio,
-                    "merge_ratio": p.merge_ratio, "sft_band": b})  # fmt: skip
-    for pt in pts:
-        pt.setdefault("sft_band", p.sft_band)
+                pts.append({"scoring": s, "merge_ratio": r})
     return pts
 
 
@@ -77,22 +83,96 @@ def _windows(seqs, cfg, count: int) -> torch.Tensor:
     return torch.stack(out)
 
 
+def _plan(cfg, point: dict):
+    return replace(cfg.model.pruning, **point) if point else cfg.model.pruning
+
+
+def _describe(cfg, point: dict) -> dict:
+    p = _plan(cfg, point)
+    if not p.tcep:
+        return {"scoring": "-", "keep_ratio": 1.0, "merge_ratio": 1.0, "trained": True,
+                "sweep": "point"}  # fmt: skip
+    trained = all(getattr(cfg.model.pruning, k) == v for k, v in point.items())
+    return {
+        "sweep": "merge" if "merge_ratio" in point else "keep",
+        "scoring": p.scoring,
+        "keep_ratio": p.keep_ratio,
+        "merge_ratio": p.merge_ratio if p.mgptp else 1.0,
+        "trained": trained,
+    }
+
+
+def _time_points(variants, args, h, k) -> dict[tuple[str, int], float]:
+    """Frames per second of every (variant, point), first seed, all alternating."""
+    times: dict[tuple[str, int], list[float]] = {}
+    for run in range(args.timing_runs + 1):  # the first round warms up
+        for v in variants:
+            model, cfg = v["models"][0]
+            own = cfg.model.pruning
+            sampler = DDIMSampler.from_config(cfg.diffusion, k)
+            for i, pt in enumerate(v["points"]):
+                cfg.model.pruning = _plan(cfg, pt)
+                torch.manual_seed(0)
+                tick = time.perf_counter()
+                with torch.no_grad():
+                    sample_hypotheses(model, sampler, v["windows"], h, True)
+                if run:
+                    times.setdefault((v["name"], i), []).append(time.perf_counter() - tick)
+            cfg.model.pruning = own
+    return {
+        key: args.timing_windows * variants[0]["models"][0][1].model.frames / statistics.median(t)
+        for key, t in times.items()
+    }
+
+
+def _measure(v: dict, point: dict, seqs, h: int, k: int) -> dict:
+    """MACs and seed-averaged accuracy of one variant at one point."""
+    model0, cfg0 = v["models"][0]
+    own = cfg0.model.pruning
+    row = {"variant": v["name"], **_describe(cfg0, point)}
+    cfg0.model.pruning = _plan(cfg0, point)
+    row["infer_gmacs"] = profile_config(cfg0, h, k, True, 1).infer_gmacs
+    cfg0.model.pruning = own
+    mpjpes, pmpjpes, actions = [], [], []
+    for model, cfg in v["models"]:
+        own = cfg.model.pruning
+        cfg.model.pruning = _plan(cfg, point)
+        torch.manual_seed(0)
+        res = evaluate(model, cfg, seqs, (h,), k, ("mean",), True, 0, cfg.eval.batch_windows,
+                       progress=False)  # fmt: skip
+        cfg.model.pruning = own
+        table = res.tables[("mean", h)].summary()
+        mpjpes.append(table["mpjpe_mm"])
+        pmpjpes.append(table["p_mpjpe_mm"])
+        actions.append({a: r["mpjpe_mm"] for a, r in table["per_action"].items()})
+    spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0  # noqa: E731
+    row.update({
+        "seeds": len(mpjpes), "mpjpe_mm": statistics.mean(mpjpes), "mpjpe_sd": spread(mpjpes),
+        "p_mpjpe_mm": statistics.mean(pmpjpes), "p_mpjpe_sd": spread(pmpjpes),
+        "mpjpe_per_seed": mpjpes,
+        "per_action": {a: statistics.mean(s[a] for s in actions) for a in actions[0]},
+    })  # fmt: skip
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument(
+        "--model", type=_variant, action="append", default=[], metavar="NAME=CKPT[,CKPT...]",
+        help="a variant and its seeds' checkpoints",
+    )  # fmt: skip
+    ap.add_argument(
+        "--checkpoint", type=_variant, action="append", default=[],
+        help="a single checkpoint (the same as --model with one seed)",
+    )  # fmt: skip
     ap.add_argument("--split", default="val")
     ap.add_argument("--subjects", default="S9")
     ap.add_argument("--views", default="0")
     ap.add_argument("--keep", type=_floats, default=[0.25, 0.33, 0.5, 0.75, 1.0])
-    ap.add_argument("--merge", type=_floats, default=[0.25, 0.33, 0.75, 1.0])
-    ap.add_argument("--scorings", default="motion_graph,uniform,random")
-    ap.add_argument(
-        "--bands",
-        default="2,4,8",
-        help="SFT band widths to try at the checkpoint's own plan (0: every kept frame)",
-    )
-    ap.add_argument("--hypotheses", type=int, default=20)
-    ap.add_argument("--steps", type=int, help="DDIM steps K (default: the model's)")
+    ap.add_argument("--merge", type=_floats, default=[])
+    ap.add_argument("--scorings", default=OWN, help="own, or e.g. motion_graph,uniform,random")
+    ap.add_argument("--hypotheses", type=int, default=5)
+    ap.add_argument("--steps", type=int, help="DDIM steps K (default: each model's)")
     ap.add_argument("--timing-runs", type=int, default=5)
     ap.add_argument("--timing-windows", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
@@ -100,132 +180,111 @@ def main() -> None:
     ap.add_argument("--plot")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-
-    model, cfg, _ = load_model(args.checkpoint)
-    if not cfg.model.pruning.tcep:
-        print("htpose: error: the frontier needs an HTP checkpoint", file=sys.stderr)
+    given = args.model + args.checkpoint
+    if not given:
+        print("htpose: error: give at least one --model NAME=CKPT", file=sys.stderr)
         raise SystemExit(2)
-    h, k = args.hypotheses, args.steps or cfg.diffusion.sampling_steps
-    seqs = load_sequences(
-        cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","),
-        [int(v) for v in args.views.split(",")],
-    )  # fmt: skip
-    own = cfg.model.pruning
-    points = _points(
-        cfg, args.keep, args.merge, args.scorings.split(","),
-        [int(b) for b in args.bands.split(",") if b],
-    )  # fmt: skip
-    plans = [replace(own, **pt) for pt in points]
-    for plan in plans:
-        plan.validate(cfg.model.frames, cfg.model.depth)
 
-    windows = _windows(seqs, cfg, args.timing_windows)
-    sampler = DDIMSampler.from_config(cfg.diffusion, k)
-    times: list[list[float]] = [[] for _ in points]
-    for run in range(args.timing_runs + 1):  # the first round warms up
-        for i, plan in enumerate(plans):
-            cfg.model.pruning = plan
-            torch.manual_seed(0)
-            tick = time.perf_counter()
-            with torch.no_grad():
-                sample_hypotheses(model, sampler, windows, h, True)
-            if run:
-                times[i].append(time.perf_counter() - tick)
+    variants, seqs = [], None
+    for name, paths in given:
+        models = [load_model(p)[:2] for p in paths]
+        cfg = models[0][1]
+        if any(c.model != cfg.model for _, c in models):
+            print(f"htpose: error: the seeds of {name} differ in model config", file=sys.stderr)
+            raise SystemExit(2)
+        if seqs is None:
+            seqs = load_sequences(
+                cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","),
+                [int(v) for v in args.views.split(",")],
+            )  # fmt: skip
+        points = _points(cfg, args.keep, args.merge, args.scorings.split(","))
+        for pt in points:
+            _plan(cfg, pt).validate(cfg.model.frames, cfg.model.depth)
+        windows = _windows(seqs, cfg, args.timing_windows)
+        variants.append({"name": name, "paths": paths, "models": models, "points": points,
+                         "windows": windows})  # fmt: skip
+    h = args.hypotheses
+    k = args.steps or variants[0]["models"][0][1].diffusion.sampling_steps
 
+    fps = _time_points(variants, args, h, k)
     rows = []
-    for pt, plan, tm in zip(points, plans, times):
-        cfg.model.pruning = plan
-        macs = profile_config(cfg, h, k, True, 1)
-        torch.manual_seed(0)
-        res = evaluate(model, cfg, seqs, (h,), k, ("mean",), True, 0, cfg.eval.batch_windows,
-                       progress=False)  # fmt: skip
-        table = res.tables[("mean", h)].summary()
-        rows.append({
-            **pt,
-            "infer_gmacs": macs.infer_gmacs,
-            "frames_per_s": windows.shape[0] * cfg.model.frames / statistics.median(tm),
-            "mpjpe_mm": table["mpjpe_mm"],
-            "p_mpjpe_mm": table["p_mpjpe_mm"],
-            "per_action": {a: v["mpjpe_mm"] for a, v in table["per_action"].items()},
-        })  # fmt: skip
-        print(json.dumps({k_: v for k_, v in rows[-1].items() if k_ != "per_action"}), flush=True)
-    cfg.model.pruning = own
-    _print_table(rows, args, h, k, own)
+    for v in variants:
+        for i, pt in enumerate(v["points"]):
+            row = _measure(v, pt, seqs, h, k)
+            row["frames_per_s"] = fps[(v["name"], i)]
+            rows.append(row)
+            print(json.dumps({k_: v_ for k_, v_ in row.items() if k_ != "per_action"}), flush=True)
+    _print_table(rows, args, h, k)
     if args.json:
-        Path(args.json).write_text(json.dumps({"split": args.split, "H": h, "K": k,
-                                               "rows": rows}, indent=1))  # fmt: skip
+        doc = {"split": args.split, "H": h, "K": k,
+               "variants": {v["name"]: v["paths"] for v in variants}, "rows": rows}  # fmt: skip
+        Path(args.json).write_text(json.dumps(doc, indent=1))
     if args.plot:
-        _plot(rows, args.plot, args.split, own)
+        _plot(rows, args.plot, args.split)
 
 
-def _print_table(rows: list[dict], args, h: int, k: int, own) -> None:
+def _print_table(rows: list[dict], args, h: int, k: int) -> None:
     print(
-        f"\n{args.checkpoint}, {args.split} ({args.subjects} view {args.views}), H={h}, K={k}, "
-        f"flip; speed: {args.timing_windows} windows per call, median of {args.timing_runs}, "
-        f"{torch.get_num_threads()} threads\n"
+        f"\n{args.split} ({args.subjects} view {args.views}), H={h}, K={k}, flip; "
+        f"speed: {args.timing_windows} windows per call, median of {args.timing_runs}, "
+        f"{torch.get_num_threads()} threads; MPJPE mean +- sd over seeds\n"
     )
-    print("| scoring | keep | merge | SFT band | infer GMACs | frames/s | MPJPE | P-MPJPE |")
+    print("| variant | scoring | keep | merge | infer GMACs | frames/s | MPJPE | P-MPJPE |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    trained = (own.keep_ratio, own.merge_ratio, own.scoring, own.sft_band)
     for r in rows:
-        here = (r["keep_ratio"], r["merge_ratio"], r["scoring"], r["sft_band"])
-        mark = " (trained)" if here == trained else ""
+        mark = " (trained)" if r["trained"] and r["scoring"] != "-" else ""
         print(
-            f"| {r['scoring']}{mark} | {r['keep_ratio']:g} | {r['merge_ratio']:g} | "
-            f"{r['sft_band'] or 'all'} | "
-            f"{r['infer_gmacs']:.2f} | {r['frames_per_s']:.0f} | {r['mpjpe_mm']:.1f} | "
-            f"{r['p_mpjpe_mm']:.1f} |"
+            f"| {r['variant']} | {r['scoring']}{mark} | {r['keep_ratio']:g} | "
+            f"{r['merge_ratio']:g} | {r['infer_gmacs']:.3f} | {r['frames_per_s']:.0f} | "
+            f"{r['mpjpe_mm']:.1f} +- {r['mpjpe_sd']:.1f} | "
+            f"{r['p_mpjpe_mm']:.1f} +- {r['p_mpjpe_sd']:.1f} |"
         )
-    # Per action: where does TCEP's choice differ from evenly spaced frames?
-    rows = [r for r in rows if r["sft_band"] == own.sft_band]
-    by = {(r["scoring"], r["keep_ratio"], r["merge_ratio"]): r for r in rows}
-    pairs = [(r, by.get(("uniform", r["keep_ratio"], r["merge_ratio"])))
-             for r in rows if r["scoring"] == "motion_graph"]  # fmt: skip
-    pairs = [(a, b) for a, b in pairs if b is not None and a["keep_ratio"] < 1.0]
-    if pairs:
-        actions = sorted(pairs[0][0]["per_action"])
-        print("\nMPJPE of TCEP minus evenly spaced frames, per action (negative: TCEP better)\n")
-        head = " | ".join(f"keep {a['keep_ratio']:g} merge {a['merge_ratio']:g}" for a, _ in pairs)
-        print(f"| action | {head} |")
-        print("| --- |" + " --- |" * len(pairs))
-        for act in actions:
-            cells = " | ".join(
-                f"{a['per_action'][act] - b['per_action'][act]:+.1f}" for a, b in pairs
-            )
-            print(f"| {act} | {cells} |")
+    _print_per_action(rows)
 
 
-def _plot(rows: list[dict], path: str, split: str, own) -> None:
+def _print_per_action(rows: list[dict]) -> None:
+    """Each variant's trained point, per action, beside the first variant's."""
+    trained = [r for r in rows if r["trained"]]
+    if len(trained) < 2:
+        return
+    ref = trained[0]
+    print(f"\nMPJPE per action at each variant's trained point (first column: {ref['variant']})\n")
+    print("| action | " + " | ".join(r["variant"] for r in trained) + " |")
+    print("| --- |" + " --- |" * len(trained))
+    for act in sorted(ref["per_action"]):
+        cells = " | ".join(f"{r['per_action'][act]:.1f}" for r in trained)
+        print(f"| {act} | {cells} |")
+
+
+def _plot(rows: list[dict], path: str, split: str) -> None:
+    """MPJPE against MACs: each variant's sweep of kept shares, unpruned models as points."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    styles = {"motion_graph": ("TCEP (motion graph)", "o-"), "uniform": ("evenly spaced", "s--"),
-              "random": ("random frames", "^:")}  # fmt: skip
-    for scoring, (label, style) in styles.items():
-        pts = sorted(
-            (
-                r
-                for r in rows
-                if r["scoring"] == scoring
-                and r["merge_ratio"] == own.merge_ratio
-                and r["sft_band"] == own.sft_band
-            ),
-            key=lambda r: r["infer_gmacs"],
-        )
-        if not pts:
-            continue
-        ax.plot([r["infer_gmacs"] for r in pts], [r["mpjpe_mm"] for r in pts], style, label=label)
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    styles = ["o-", "s--", "^:", "D-.", "v-", "P--", "X:", "*-"]
+    own = {r["variant"]: r["scoring"] for r in rows if r["trained"]}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        if r["sweep"] in ("keep", "point"):
+            groups.setdefault((r["variant"], r["scoring"]), []).append(r)
+    for n, ((variant, scoring), pts) in enumerate(groups.items()):
+        pts.sort(key=lambda r: r["infer_gmacs"])
+        label = variant if scoring == own.get(variant) else f"{variant}, re-planned: {scoring}"
+        ax.errorbar([r["infer_gmacs"] for r in pts], [r["mpjpe_mm"] for r in pts],
+                    yerr=[r["mpjpe_sd"] for r in pts], fmt=styles[n % len(styles)],
+                    capsize=3, label=label)  # fmt: skip
         for r in pts:
-            ax.annotate(f"{r['keep_ratio']:g}", (r["infer_gmacs"], r["mpjpe_mm"]),
-                        textcoords="offset points", xytext=(3, 3), fontsize=7)  # fmt: skip
+            if r["sweep"] == "keep":
+                ax.annotate(f"{r['keep_ratio']:g}", (r["infer_gmacs"], r["mpjpe_mm"]),
+                            textcoords="offset points", xytext=(3, 3), fontsize=7)  # fmt: skip
     ax.set_xlabel("inference GMACs per 81-frame window (H x K, flip)")
-    ax.set_ylabel(f"MPJPE on {split} (mm)")
-    ax.set_title("One HTP checkpoint re-planned: kept share of frames (labels)")
+    ax.set_ylabel(f"MPJPE on {split} (mm), mean +- sd over seeds")
+    ax.set_title("Accuracy against cost; labels: kept share of frames")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")

@@ -65,6 +65,30 @@ def test_uniform_scoring_spreads_evenly():
     assert plan.kept[0].tolist() == [0, 20, 40, 60, 80]
 
 
+@settings(max_examples=30, deadline=None)
+@given(frames=st.integers(5, 120), data=st.data())
+def test_keyframe_scoring_finds_the_turns_of_a_piecewise_linear_motion(frames, data):
+    """Random turning points: ends + turns reproduce the motion exactly by interpolation,
+    and the greedy residual choice finds every turn before any other frame."""
+    turns = sorted(data.draw(st.sets(st.integers(1, frames - 2), min_size=1, max_size=3)))
+    knots = [0, *turns, frames - 1]
+    g = torch.Generator().manual_seed(frames)
+    values = torch.randn(len(knots), 17, 2, generator=g)
+    values[:, 0] = 0  # root-relative motion only
+    x = torch.from_numpy(
+        np.stack([np.interp(np.arange(frames), knots, values[:, j, c].numpy())
+                  for j in range(17) for c in range(2)], axis=-1).reshape(frames, 17, 2)
+    ).float()[None]  # fmt: skip
+    x = x + torch.randn(1, 1, 17, 2, generator=g)  # a global offset changes nothing
+    plan = select_frames(x, len(knots), scoring="keyframe")
+    assert plan.kept[0].tolist() == knots
+    chosen = plan.mask
+    torch.testing.assert_close(
+        tcep_module.interpolate_frames(x - x[..., :1, :], chosen), x - x[..., :1, :],
+        atol=1e-5, rtol=0,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("frames, count", [(81, 27), (9, 2), (30, 30), (17, 5)])
 def test_random_scoring_keeps_the_ends_and_varies_with_the_seed(frames, count):
     x = _walk(frames, batch=64)
@@ -116,9 +140,9 @@ def _htp(frames=27, **pruning) -> ModelConfig:
     [
         {},
         {"sft": False, "mgptp": False},
-        {"sft_band": 3},
         {"scoring": "uniform"},
         {"scoring": "random"},
+        {"scoring": "keyframe"},
         {"recovery": "attend"},
     ],
 )
@@ -155,44 +179,15 @@ def test_frame_choice_is_made_once_per_clip(monkeypatch):
     assert len(calls) == 2  # plain and flipped 2D, not H x K x 2 = 40
 
 
-@pytest.mark.parametrize(("length", "band"), [(6, 1), (9, 2), (13, 5), (5, 2), (5, 7)])
-def test_sft_band_equals_masked_full_attention(length, band):
-    torch.manual_seed(length)
-    attn = SelfAttention(8, 2)
-    x = torch.randn(3, length, 8)
-    q, k, v = attn.qkv(x).reshape(3, length, 3, 2, 4).permute(2, 0, 3, 1, 4)
-    scores = (q @ k.transpose(-1, -2)) / 2.0
-    i = torch.arange(length)
-    far = (i[:, None] - i[None, :]).abs() > band
-    expected = scores.masked_fill(far, float("-inf")).softmax(-1) @ v
-    expected = attn.proj(expected.transpose(1, 2).reshape(3, length, 8))
-    torch.testing.assert_close(attn(x, band=band), expected, atol=1e-5, rtol=1e-5)
-    if band >= length - 1:
-        torch.testing.assert_close(attn(x, band=band), attn(x), atol=1e-6, rtol=1e-6)
-
-
-def test_sft_band_saves_attention_macs():
-    from htpose.profile import count_macs
-
-    attn = SelfAttention(64, 4).eval()
-    x = torch.randn(17, 41, 64)
-    with torch.no_grad():
-        (full, full_lin), (banded, band_lin) = (
-            count_macs(lambda b=b: attn(x, band=b)) for b in (0, 4)
-        )
-    assert full_lin == band_lin > 0  # the projections are the same
-    assert full - full_lin == 2 * 17 * 41 * 41 * 64  # scores and weighted sum, every key
-    assert banded - band_lin == 2 * 17 * 41 * 9 * 64  # 9 of 41 keys per query
-
-
-def test_removed_sft_topk_is_dropped_at_zero_and_refused_otherwise():
+@pytest.mark.parametrize("key", ["sft_topk", "sft_band"])
+def test_removed_sft_options_are_dropped_at_zero_and_refused_otherwise(key):
     from htpose.config import config_from_dict
     from htpose.errors import ConfigError
 
-    cfg = config_from_dict({"model": {"pruning": {"tcep": True, "sft_topk": 0}}})
-    assert cfg.model.pruning.sft_band == 0
-    with pytest.raises(ConfigError, match="sft_band"):
-        config_from_dict({"model": {"pruning": {"tcep": True, "sft_topk": 3}}})
+    cfg = config_from_dict({"model": {"pruning": {"tcep": True, key: 0}}})
+    assert cfg.model.pruning.sft and not hasattr(cfg.model.pruning, key)
+    with pytest.raises(ConfigError, match=f"{key} was removed"):
+        config_from_dict({"model": {"pruning": {"tcep": True, key: 3}}})
 
 
 def test_memory_keys_are_read():

@@ -308,3 +308,61 @@ def test_global_batch_must_split_evenly_over_processes(
     proc = _torchrun_train(config, tmp_path / "r")
     assert proc.returncode != 0
     assert "must be divisible by the 2 processes" in proc.stderr
+
+
+class _Pair(torch.nn.Module):
+    """Two layers registered in either order (a refactor that keeps every weight)."""
+
+    def __init__(self, swapped: bool) -> None:
+        super().__init__()
+        first, second = ("b", "a") if swapped else ("a", "b")
+        setattr(self, first, torch.nn.Linear(3, 4) if first == "a" else torch.nn.Linear(4, 2))
+        setattr(self, second, torch.nn.Linear(3, 4) if second == "a" else torch.nn.Linear(4, 2))
+
+
+def _stepped(model: torch.nn.Module) -> torch.optim.Optimizer:
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    model.b(model.a(torch.randn(5, 3))).square().mean().backward()
+    opt.step()
+    return opt
+
+
+def test_optimizer_state_follows_parameter_names_across_registration_orders(tmp_path):
+    from htpose.train import _optimizer_tensors, _restore_optimizer
+
+    torch.manual_seed(0)
+    saved = _Pair(swapped=False)
+    tensors, groups = _optimizer_tensors(_stepped(saved), saved)
+    assert "optim/a.weight/exp_avg" in tensors
+    loaded = _Pair(swapped=True)
+    loaded.load_state_dict(saved.state_dict())
+    opt = torch.optim.AdamW(loaded.parameters(), lr=0.01)
+    _restore_optimizer(opt, loaded, tensors, groups, tmp_path / "last.safetensors")
+    for name, p in loaded.named_parameters():
+        torch.testing.assert_close(opt.state[p]["exp_avg"], tensors[f"optim/{name}/exp_avg"])
+
+
+def test_legacy_optimizer_state_in_another_order_is_refused_in_one_line(tmp_path):
+    from htpose.errors import CheckpointError
+    from htpose.train import _optimizer_tensors, _restore_optimizer
+
+    saved = _Pair(swapped=False)
+    opt = _stepped(saved)
+    tensors, groups = _optimizer_tensors(opt, saved)
+    order = [name for name, _ in saved.named_parameters()]
+    legacy = {  # the format before names: optim/<position>/<state>
+        k.replace(f"optim/{n}/", f"optim/{order.index(n)}/"): v
+        for k, v in tensors.items()
+        for n in order
+        if k.startswith(f"optim/{n}/")
+    }
+    same = _Pair(swapped=False)
+    _restore_optimizer(torch.optim.AdamW(same.parameters()), same, legacy, groups, tmp_path)
+    other = _Pair(swapped=True)
+    with pytest.raises(CheckpointError, match="has shape"):
+        _restore_optimizer(torch.optim.AdamW(other.parameters()), other, legacy, groups, tmp_path)
+    with pytest.raises(CheckpointError, match="unknown parameter"):
+        _restore_optimizer(
+            torch.optim.AdamW(other.parameters()), other,
+            {"optim/c.weight/exp_avg": torch.zeros(1)}, groups, tmp_path,
+        )  # fmt: skip

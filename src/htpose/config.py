@@ -360,25 +360,31 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+# Older checkpoints and configs carry these (always 0 in the shipped ones).
+REMOVED_PRUNING_KEYS = {"sft_topk", "sft_band"}
+
+
 def config_from_dict(values: dict[str, Any]) -> Config:
     """Build and validate a :class:`Config` from nested plain values.
 
     Configs written before ``data.cameras`` became the camera-augmentation section named the
     Human3.6M camera file there; such a string is read as ``data.camera_file``. The removed
-    ``model.pruning.sft_topk`` (it computed every score, then masked) is dropped when 0 and
-    refused otherwise.
+    SFT sparsity options ``model.pruning.sft_topk`` and ``sft_band`` (measured, they saved
+    no time: benchmarks/RESULTS.md, section 2) are dropped when 0 and refused otherwise.
     """
     if not isinstance(values, dict):
         raise ConfigError("a config must be a mapping at the top level")
     pruning = (
         values.get("model", {}).get("pruning") if isinstance(values.get("model"), dict) else None
     )
-    if isinstance(pruning, dict) and "sft_topk" in pruning:
-        if pruning["sft_topk"] not in (0, None):
-            raise ConfigError(
-                "model.pruning.sft_topk was removed (it saved no compute); use sft_band"
-            )
-        pruning = {k: v for k, v in pruning.items() if k != "sft_topk"}
+    if isinstance(pruning, dict) and REMOVED_PRUNING_KEYS & set(pruning):
+        for key in sorted(REMOVED_PRUNING_KEYS & set(pruning)):
+            if pruning[key] not in (0, None):
+                raise ConfigError(
+                    f"model.pruning.{key} was removed (it saved no time: SFT attends to every "
+                    "kept frame); drop the key"
+                )
+        pruning = {k: v for k, v in pruning.items() if k not in REMOVED_PRUNING_KEYS}
         values = {**values, "model": {**values["model"], "pruning": pruning}}
     data = values.get("data")
     if isinstance(data, dict) and isinstance(data.get("cameras"), str):

@@ -208,24 +208,55 @@ def learning_rate(cfg: Config, step: int) -> float:
     return t.lr * warm * t.lr_decay ** (step // t.decay_every)
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def _optimizer_tensors(
+    opt: torch.optim.Optimizer, model: nn.Module
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """The optimizer state as ``optim/<parameter name>/<state>`` tensors, plus its groups.
+
+    Keyed by name, not by position, so a resume survives a change in the order in which
+    modules register their parameters (a refactor that keeps every weight).
+    """
     state = opt.state_dict()
+    names = [name for name, _ in model.named_parameters()]
     tensors = {}
     for idx, entry in state["state"].items():
-        for name, value in entry.items():
-            tensors[f"optim/{idx}/{name}"] = torch.as_tensor(value)
+        for key, value in entry.items():
+            tensors[f"optim/{names[idx]}/{key}"] = torch.as_tensor(value)
     groups = [{k: v for k, v in g.items()} for g in state["param_groups"]]
     return tensors, groups
 
 
 def _restore_optimizer(
-    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]
+    opt: torch.optim.Optimizer,
+    model: nn.Module,
+    tensors: dict[str, torch.Tensor],
+    groups: list[dict],
+    where: Path,
 ) -> None:
+    """Load :func:`_optimizer_tensors`' output; refuses state that does not fit the model.
+
+    Checkpoints written before the state was keyed by name hold ``optim/<index>/...``: they
+    load when every tensor still has its parameter's shape.
+    """
+    params = list(model.named_parameters())
+    index = {name: i for i, (name, _) in enumerate(params)}
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
-        if key.startswith("optim/"):
-            _, idx, name = key.split("/", 2)
-            state.setdefault(int(idx), {})[name] = value
+        if not key.startswith("optim/"):
+            continue
+        owner, _, name = key[len("optim/") :].rpartition("/")
+        i = int(owner) if owner.isdigit() else index.get(owner)
+        if i is None or i >= len(params):
+            raise CheckpointError(f"{where}: optimizer state for an unknown parameter {owner!r}")
+        if value.dim() > 0 and value.shape != params[i][1].shape:
+            raise CheckpointError(
+                f"{where}: optimizer state {name!r} of {params[i][0]} has shape "
+                f"{tuple(value.shape)}, the parameter {tuple(params[i][1].shape)}"
+            )
+        state.setdefault(i, {})[name] = value
+    if len(groups) != 1 or len(groups[0].get("params", ())) != len(params):
+        raise CheckpointError(f"{where}: its optimizer groups do not fit this model")
+    groups = [{**groups[0], "params": list(range(len(params)))}]
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
@@ -356,8 +387,9 @@ def train(
             )
         load_weights(model, model_state(tensors), last)
         _restore_optimizer(
-            opt, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer_groups"]
-        )
+            opt, model, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer_groups"],
+            last,
+        )  # fmt: skip
         start, elapsed = int(meta["step"]), float(meta.get("train_seconds", 0.0))
     if dist_info.main:
         _prepare_run_folder(out, cfg)
@@ -378,7 +410,7 @@ def train(
             return
         if not all(torch.isfinite(p).all() for p in model.parameters()):
             raise TrainingDiverged(step, "weights no longer finite", last)
-        tensors, groups = _optimizer_tensors(opt)
+        tensors, groups = _optimizer_tensors(opt, model)
         meta = {"step": step, "optimizer_groups": groups, "train_seconds": elapsed}
         retired = last.exists()
         if retired:

@@ -1,11 +1,8 @@
 """Multi-head self-attention over one token axis, on PyTorch's scaled_dot_product_attention.
 
-The temporal blocks after TCEP use two extensions (SFT MHSA, the attention level of HTP):
-``memory`` adds keys that are read but not updated (frames pruned by TCEP, when attention is
-not restricted to the kept frames), and ``band`` lets each query attend only to the keys
-within ``band`` positions of its own. The band's keys are gathered before the score product,
-so it costs ``L x (2 band + 1)`` scores instead of ``L x L`` (a top-k choice would need every
-score first and save nothing).
+The temporal blocks after TCEP take ``memory``: keys that are read but not updated (frames
+pruned by TCEP, when attention is not restricted to the kept frames; with SFT MHSA, the
+default, the kept frames attend to each other only and there is no memory).
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention: tokens ``(N, L, C)`` -> ``(N, L, C)``.
 
     ``memory`` ``(N, M, C)``: extra keys/values (already normalised like ``x``).
-    ``band`` > 0: query ``i`` attends to keys ``i - band .. i + band`` only (not with memory).
     """
 
     def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
@@ -36,9 +32,7 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(width, width)
         self.dropout = dropout
 
-    def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None, band: int = 0
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
         n, length, c = x.shape
         h, d = self.heads, c // self.heads
         q, k, v = self.qkv(x).reshape(n, length, 3, h, d).permute(2, 0, 3, 1, 4)  # (N, h, L, d)
@@ -48,27 +42,8 @@ class SelfAttention(nn.Module):
             mk, mv = F.linear(memory, w_kv, b_kv).reshape(n, -1, 2, h, d).permute(2, 0, 3, 1, 4)
             k, v = torch.cat([k, mk], dim=2), torch.cat([v, mv], dim=2)
         drop = self.dropout if self.training else 0.0
-        if memory is None and 0 < band < length - 1:
-            out = _band_attention(q, k, v, band, drop, self.training)
-        else:
-            out = attend(q, k, v, drop, self.training)
+        out = attend(q, k, v, drop, self.training)
         return self.proj(out.transpose(1, 2).reshape(n, length, c))
-
-
-def _band_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, band: int, drop: float, training: bool
-) -> torch.Tensor:
-    """Attention of ``(N, h, L, d)`` queries to the keys within ``band`` positions."""
-    length, d = q.shape[2], q.shape[3]
-    offsets = torch.arange(-band, band + 1, device=q.device)
-    idx = torch.arange(length, device=q.device)[:, None] + offsets  # (L, W)
-    inside = (idx >= 0) & (idx < length)
-    idx = idx.clamp(0, length - 1)
-    k_band, v_band = k[:, :, idx], v[:, :, idx]  # (N, h, L, W, d)
-    scores = torch.einsum("nhld,nhlwd->nhlw", q, k_band) * d**-0.5
-    scores = scores.masked_fill(~inside, float("-inf"))
-    weights = F.dropout(scores.softmax(dim=-1), drop, training)
-    return torch.einsum("nhlw,nhlwd->nhld", weights, v_band)
 
 
 def attend(

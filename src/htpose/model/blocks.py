@@ -45,10 +45,8 @@ class TransformerBlock(nn.Module):
         self.mlp = MLP(width, mlp_ratio, dropout)
         self.drop_path = drop_path
 
-    def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None, band: int = 0
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
         """``memory`` ``(N, M, C)``: extra keys/values (unnormalised, read-only)."""
         mem = None if memory is None else self.norm1(memory)
-        x = x + drop_path(self.attn(self.norm1(x), mem, band), self.drop_path, self.training)
+        x = x + drop_path(self.attn(self.norm1(x), mem), self.drop_path, self.training)
         return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)

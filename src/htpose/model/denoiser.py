@@ -105,16 +105,14 @@ class BlockPair(nn.Module):
             cfg.width, cfg.heads, cfg.mlp_ratio, drop_path, cfg.dropout
         )
 
-    def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None, band: int = 0
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
         """``memory`` ``(B, M, J, C)``: read-only extra frames for the temporal attention."""
         b, f, j, c = x.shape
         x = self.spatial(x.reshape(b * f, j, c)).reshape(b, f, j, c)
         x = x.permute(0, 2, 1, 3).reshape(b * j, f, c)
         if memory is not None:
             memory = memory.permute(0, 2, 1, 3).reshape(b * j, -1, c)
-        x = self.temporal(x, memory, band)
+        x = self.temporal(x, memory)
         return x.reshape(b, j, f, c).permute(0, 2, 1, 3)
 
 

@@ -39,20 +39,17 @@ class HTPDenoiser(Denoiser):
         p = self.cfg.pruning
         x = self.embed(y_t, t, cond)
         full = frozen = pre_merge = merged = assign = None
-        band = 0
         for i, block in enumerate(self.blocks):
             if i == p.tcep_layer:
                 full = x
                 x = gather_frames(x, cond.plan.kept)
-                if p.sft:
-                    band = p.sft_band
-                else:  # the kept frames still read every frame, frozen here
+                if not p.sft:  # the kept frames still read every frame, frozen here
                     frozen = gather_frames(full, cond.plan.pruned)
             if p.mgptp and i == p.mgptp_layer:
                 pre_merge = x
                 x, assign = dpc_knn_merge(x, p.merged_tokens(self.cfg.frames), p.dpc_k)
                 merged = x
-            x = block(x, frozen, band)
+            x = block(x, frozen)
         kept_tokens = x
         if pre_merge is not None:
             # Unmerge: each kept frame = its own pre-merge token + its cluster's update.

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from htpose.errors import ConfigError
 
+SCORINGS = ("motion_graph", "keyframe", "uniform", "random")
+
 
 @dataclass
 class PruningConfig:
@@ -22,14 +24,16 @@ class PruningConfig:
       first pair); ``keep_ratio`` (r1) of the frames are kept, always both ends.
     - ``graph_threshold`` (eta): edges of the temporal motion graph weaker than this cosine
       correlation are dropped; ``graph_radius``: frames further apart are never connected.
-    - ``scoring``: ``"motion_graph"`` (TCEP proper), or the ablation controls ``"uniform"``
-      (evenly spaced frames) and ``"random"`` (random frames, both ends kept, redrawn every
-      call from torch's global generator).
+    - ``scoring``: ``"motion_graph"`` (TCEP proper), ``"keyframe"`` (the frames worst
+      predicted by interpolating their kept neighbours' 2D, greedily; see
+      :mod:`htpose.model.pruning.tcep`), or the ablation controls ``"uniform"`` (evenly
+      spaced frames) and ``"random"`` (random frames, both ends kept, redrawn every call
+      from torch's global generator).
     - ``sft``: temporal attention after TCEP runs over the kept frames only; without it the
       kept frames still attend to every frame (the pruned ones frozen at ``tcep_layer``).
-      ``sft_band`` > 0 further restricts each kept frame to the kept frames within that many
-      places of it (a local band: ``2 sft_band + 1`` scores per query instead of all of
-      them; 0 = every kept frame).
+      Sparser SFT (top-k keys, a local band of kept frames) was tried and removed: after
+      TCEP and MGPTP the temporal attention is a small share of the MACs, so it saved at most
+      1.5 % and ran slower (benchmarks/RESULTS.md, section 2).
     - ``mgptp``: at block pair ``mgptp_layer`` merge the kept tokens into ``merge_ratio``
       (r2) of their number by mask-guided density-peak clustering (``dpc_k`` neighbours).
     - ``recovery``: ``"propagate"`` (kept frames get their processed tokens back and pass
@@ -44,7 +48,6 @@ class PruningConfig:
     graph_radius: int = 4
     scoring: str = "motion_graph"
     sft: bool = True
-    sft_band: int = 0
     mgptp: bool = False
     mgptp_layer: int = 2
     merge_ratio: float = 0.5
@@ -82,16 +85,14 @@ class PruningConfig:
                 f"keep_ratio {self.keep_ratio} keeps {_round(self.keep_ratio * frames)} frames, "
                 "TCEP needs 2"
             )
-        if self.scoring not in ("motion_graph", "uniform", "random"):
-            raise ConfigError("model.pruning.scoring must be 'motion_graph', 'uniform' or 'random'")
+        if self.scoring not in SCORINGS:
+            raise ConfigError(f"model.pruning.scoring must be one of {', '.join(SCORINGS)}")
         if not -1.0 <= self.graph_threshold < 1.0 or self.graph_radius < 1:
             raise ConfigError(
                 "model.pruning.graph_threshold must be in [-1, 1) and graph_radius >= 1"
             )
         if self.recovery not in ("propagate", "attend"):
             raise ConfigError("model.pruning.recovery must be 'propagate' or 'attend'")
-        if not 0 <= self.sft_band <= 10_000:
-            raise ConfigError("model.pruning.sft_band must be in [0, 10000] (0 = every kept key)")
         if self.mgptp:
             if not self.tcep_layer < self.mgptp_layer < depth:
                 raise ConfigError(
