@@ -56,6 +56,12 @@ def test_calibrate_writes_a_checkpoint_that_lift_uses(tmp_path, tiny_config, sma
 
     cal.save(tmp_path / "cal.npz")
     assert load_result(tmp_path / "cal.npz").uncertainty_label == "68 % radius"
+    # Calibrated for another level, it says that level.
+    out90 = tmp_path / "calibrated90.safetensors"
+    assert main([*args[:4], str(out90), *args[5:], "--level", "0.9"]) == 0
+    cal90 = Lifter.from_pretrained(out90)(kp, image_size=(1000, 1000), fps=50, hypotheses=3)
+    assert cal90.uncertainty_label == "90 % radius" and "90 %" in cal90.info["uncertainty"]
+    assert (cal90.uncertainty >= cal.uncertainty - 1e-9).all()
     # The output may not replace the input.
     capsys.readouterr()
     assert main(["calibrate", "--checkpoint", str(model), "--out", str(model)]) == 2

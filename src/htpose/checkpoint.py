@@ -195,3 +195,15 @@ def uncertainty_scale(meta: dict[str, Any]) -> np.ndarray | None:
     if scale.shape != (17,) or not np.isfinite(scale).all() or (scale < 0).any():
         return None
     return scale
+
+
+def uncertainty_level(meta: dict[str, Any]) -> float:
+    """The probability a calibrated radius was fitted for (``htpose calibrate --level``);
+    the default level where the checkpoint does not say or says something unreadable."""
+    from htpose.calibration import DEFAULT_LEVEL
+
+    entry = meta.get("uncertainty") if isinstance(meta, dict) else None
+    level = entry.get("level") if isinstance(entry, dict) else None
+    if isinstance(level, (int, float)) and not isinstance(level, bool) and 0.0 < level < 1.0:
+        return float(level)
+    return DEFAULT_LEVEL

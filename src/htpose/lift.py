@@ -31,7 +31,7 @@ from tqdm import tqdm
 from htpose import budget
 from htpose.aggregation import aggregate_jpma, aggregate_mean, estimate_root
 from htpose.calibration import DEFAULT_LEVEL
-from htpose.checkpoint import load_model, uncertainty_scale
+from htpose.checkpoint import load_model, uncertainty_level, uncertainty_scale
 from htpose.config import MAX_HYPOTHESES, Config
 from htpose.data.camera import normalize_keypoints
 from htpose.data.keypoints import Keypoints2D, fill_missing
@@ -80,10 +80,10 @@ class LiftResult:
       y down, z away from the camera);
     - ``hypotheses`` ``(T, H, 17, 3)`` every sampled hypothesis, same frame;
     - ``uncertainty`` ``(T, 17)`` metres: for a calibrated model (``htpose calibrate``) the
-      radius around ``joints_3d`` within which the true joint lay 68 % of the time on the
-      ``val`` split (per-joint factor x the hypotheses' spread); otherwise the raw RMS distance
-      of the hypotheses from their mean, which understates the error (``info["uncertainty"]``
-      says which);
+      radius around ``joints_3d`` within which the true joint lay 68 % of the time (or the
+      ``--level`` it was calibrated for) on the ``val`` split (per-joint factor x the
+      hypotheses' spread); otherwise the raw RMS distance of the hypotheses from their mean,
+      which understates the error (``info["uncertainty"]`` says which);
     - ``root`` ``(T, 3)`` estimated camera-frame pelvis position (depends on the focal);
     - ``keypoints_2d`` ``(T, 17, 2)`` the input pixels with missing joints filled in,
       ``scores`` ``(T, 17)``, ``filled`` ``(T, 17)`` which joints were filled in;
@@ -111,7 +111,8 @@ class LiftResult:
     def uncertainty_label(self) -> str:
         """What ``uncertainty`` holds, in words for printouts and axes."""
         if str(self.info.get("uncertainty", "")).startswith("calibrated"):
-            return f"{round(100 * DEFAULT_LEVEL)} % radius"
+            level = self.info.get("uncertainty_level", DEFAULT_LEVEL)  # older files lack it
+            return f"{round(100 * level)} % radius"
         return "hypothesis spread"
 
     def add_world(self, up: np.ndarray | None = None) -> np.ndarray:
@@ -246,12 +247,14 @@ class Lifter:
         device: str = "cpu",
         name: str = "",
         uncertainty_scale: np.ndarray | None = None,
+        uncertainty_level: float = DEFAULT_LEVEL,
     ):
         self.model = model.to(device).eval()
         self.config = config
         self.device = device
         self.name = name
         self.uncertainty_scale = uncertainty_scale
+        self.uncertainty_level = uncertainty_level
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | None = None, device: str = "cpu") -> Lifter:
@@ -260,7 +263,7 @@ class Lifter:
         if checkpoint is None and not path.exists():
             raise HtposeError(f"the bundled model is missing from this installation ({path})")
         model, cfg, meta = load_model(path, device)
-        return cls(model, cfg, device, str(path), uncertainty_scale(meta))
+        return cls(model, cfg, device, str(path), uncertainty_scale(meta), uncertainty_level(meta))
 
     def __call__(
         self,
@@ -361,8 +364,10 @@ class Lifter:
             "uncertainty": "raw hypothesis spread (not calibrated)"
             if scale is None
             else "calibrated radius: the true joint lies within it about "
-            f"{round(100 * DEFAULT_LEVEL)} % of the time on val",
+            f"{round(100 * self.uncertainty_level)} % of the time on val",
         }
+        if scale is not None:
+            info["uncertainty_level"] = self.uncertainty_level
         return LiftResult(
             agg, hyps, radius, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),
             filled, src_fps, (int(width), int(height)), info,
