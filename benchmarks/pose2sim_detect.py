@@ -9,7 +9,7 @@ person was found). Needs only mediapipe and OpenCV (run it in an environment wit
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import cv2
@@ -36,7 +36,11 @@ def detect(video: Path) -> np.ndarray:
 
 
 def main() -> None:
-    folder, target = Path(sys.argv[1]), Path(sys.argv[2])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path, help="the Pose2Sim folder with cam*.mp4")
+    ap.add_argument("target", type=Path, help="the .npz to write")
+    args = ap.parse_args()
+    folder, target = args.folder, args.target
     arrays = {}
     for video in sorted(folder.glob("cam*.mp4")):
         pts, (w, h) = detect(video)

@@ -288,7 +288,6 @@ def _coverage_line(calib: dict, hypotheses: int) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from htpose.calibration import calibration_report, fit_scale
     from htpose.checkpoint import load_model, save_checkpoint
@@ -316,7 +315,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     report = calibration_report(result.mean_errors, result.spread, scale)
     meta = dict(meta)
     meta["uncertainty"] = {
-        "scale": np.round(scale, 4).tolist(),
+        "scale": [round(float(v), 4) for v in scale],
         "level": args.level,
         "hypotheses": args.hypotheses,
         "steps": steps,
@@ -326,7 +325,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with outputs:
         save_checkpoint(outputs.stage(args.out), model, cfg, meta=meta)
     print(_coverage_line(report, args.hypotheses))
-    print(f"per-joint factors {np.round(scale, 2).tolist()}; wrote {args.out}")
+    print(f"per-joint factors {[round(float(v), 2) for v in scale]}; wrote {args.out}")
     return 0
 
 
