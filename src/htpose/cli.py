@@ -181,7 +181,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for agg in args.aggregate:
         if agg not in AGGREGATIONS:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
-    from htpose.config import load_config
+    from htpose import budget
+    from htpose.config import MAX_HYPOTHESES, load_config
+    from htpose.diffusion.pipeline import flip_passes
     from htpose.io import check_outputs
     from htpose.lift import bundled_model_path
 
@@ -195,6 +197,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         config=load_config(args.config) if args.config else None,
     )
     _replan(cfg.model, args)
+    # Settings are checked before any data is read (cheap refusals first).
+    hyps = args.hypotheses or [cfg.diffusion.hypotheses]
+    if not all(1 <= h <= MAX_HYPOTHESES for h in hyps):
+        raise HtposeError(f"--hypotheses must each be in [1, {MAX_HYPOTHESES}], got {hyps}")
+    steps = args.steps or cfg.diffusion.sampling_steps
+    if steps > cfg.diffusion.timesteps:
+        raise HtposeError(f"--steps must be at most {cfg.diffusion.timesteps}")
+    m, flip = cfg.model, _flip(args)
+    passes = max(hyps) * flip_passes(cfg.diffusion.flip_mode if flip is True else flip)
+    budget.fit_batch(1, passes, m.frames, m.joints, m.width, m.heads)
     data = args.data or cfg.data.clips
     camera_file, random_cameras = _camera_choice(args.cameras, cfg.data.camera_file)
     sequences = load_sequences(
@@ -219,10 +231,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sequences = add_noise(sequences, noise_from_config(noise_cfg), args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    hyps = args.hypotheses or [cfg.diffusion.hypotheses]
-    steps = args.steps or cfg.diffusion.sampling_steps
-    if steps > cfg.diffusion.timesteps:
-        raise HtposeError(f"--steps must be at most {cfg.diffusion.timesteps}")
     is_3dhp = all(s.valid is not None for s in sequences)
     result = evaluate(
         model,
