@@ -175,15 +175,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from htpose.calibration import calibration_report
     from htpose.checkpoint import load_model, uncertainty_scale
     from htpose.data.sources import load_sequences
-    from htpose.evaluate import add_noise, evaluate, noise_from_config, result_json
+    from htpose.evaluate import add_noise, check_sampling, evaluate, noise_from_config, result_json
     from htpose.io import write_json
 
     for agg in args.aggregate:
         if agg not in AGGREGATIONS:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
-    from htpose import budget
-    from htpose.config import MAX_HYPOTHESES, load_config
-    from htpose.diffusion.pipeline import flip_passes
+    from htpose.config import load_config
     from htpose.io import check_outputs
     from htpose.lift import bundled_model_path
 
@@ -197,16 +195,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         config=load_config(args.config) if args.config else None,
     )
     _replan(cfg.model, args)
-    # Settings are checked before any data is read (cheap refusals first).
     hyps = args.hypotheses or [cfg.diffusion.hypotheses]
-    if not all(1 <= h <= MAX_HYPOTHESES for h in hyps):
-        raise HtposeError(f"--hypotheses must each be in [1, {MAX_HYPOTHESES}], got {hyps}")
     steps = args.steps or cfg.diffusion.sampling_steps
-    if steps > cfg.diffusion.timesteps:
-        raise HtposeError(f"--steps must be at most {cfg.diffusion.timesteps}")
-    m, flip = cfg.model, _flip(args)
-    passes = max(hyps) * flip_passes(cfg.diffusion.flip_mode if flip is True else flip)
-    budget.fit_batch(1, passes, m.frames, m.joints, m.width, m.heads)
+    check_sampling(cfg, hyps, steps, _flip(args), 1)  # before any data is read
     data = args.data or cfg.data.clips
     camera_file, random_cameras = _camera_choice(args.cameras, cfg.data.camera_file)
     sequences = load_sequences(
@@ -296,7 +287,6 @@ def _coverage_line(calib: dict, hypotheses: int) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-
     from htpose.calibration import calibration_report, fit_scale
     from htpose.checkpoint import load_model, save_checkpoint
     from htpose.data.sources import load_sequences

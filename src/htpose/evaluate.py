@@ -57,6 +57,21 @@ def add_noise(sequences: Seq[Sequence], noise: DetectorNoise, seed: int = 0) -> 
     return out
 
 
+def check_sampling(
+    cfg: Config, hypotheses: Seq[int], steps: int, flip_test: bool | str, batch_windows: int
+) -> int:
+    """Refuse sampling settings that are out of range or beyond the memory budget; returns
+    the batch of windows that fits. Cheap: callers run it before reading any data."""
+    if not hypotheses or not all(1 <= h <= MAX_HYPOTHESES for h in hypotheses):
+        raise HtposeError(f"hypotheses must each be in [1, {MAX_HYPOTHESES}], got {hypotheses}")
+    if not 1 <= steps <= cfg.diffusion.timesteps:
+        raise HtposeError(f"steps must be in [1, {cfg.diffusion.timesteps}], got {steps}")
+    m = cfg.model
+    flip = flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
+    passes = max(hypotheses) * flip_passes(flip)
+    return budget.fit_batch(batch_windows, passes, m.frames, m.joints, m.width, m.heads)
+
+
 @torch.no_grad()
 def evaluate(
     model: Denoiser,
@@ -78,16 +93,10 @@ def evaluate(
     are blended (:func:`~htpose.data.temporal.blend_windows`); 0 predicts every frame once.
     """
     overlap = cfg.eval.overlap if overlap is None else overlap
-    if not hypotheses or not all(1 <= h <= MAX_HYPOTHESES for h in hypotheses):
-        raise HtposeError(f"hypotheses must each be in [1, {MAX_HYPOTHESES}], got {hypotheses}")
-    if not 1 <= steps <= cfg.diffusion.timesteps:
-        raise HtposeError(f"steps must be in [1, {cfg.diffusion.timesteps}], got {steps}")
+    batch_windows = check_sampling(cfg, hypotheses, steps, flip_test, batch_windows)
     if not 0.0 <= overlap <= 0.9:
         raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
-    m = cfg.model
     flip_test = flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
-    passes = max(hypotheses) * flip_passes(flip_test)
-    batch_windows = budget.fit_batch(batch_windows, passes, m.frames, m.joints, m.width, m.heads)
     if any(s.joints_3d is None for s in sequences):
         raise HtposeError("evaluation needs 3D ground truth for every sequence")
     if "jpma" in aggregations and any(not s.camera.calibrated for s in sequences):
