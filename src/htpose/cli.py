@@ -172,19 +172,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from htpose.aggregation import AGGREGATIONS
-    from htpose.calibration import calibration_report
-    from htpose.checkpoint import load_model, uncertainty_scale
-    from htpose.data.sources import load_sequences
-    from htpose.evaluate import add_noise, check_sampling, evaluate, noise_from_config, result_json
-    from htpose.io import write_json
+    from htpose.checkpoint import load_model
+    from htpose.config import load_config
+    from htpose.evaluate import check_sampling, evaluate
+    from htpose.io import check_outputs
+    from htpose.lift import bundled_model_path
 
     for agg in args.aggregate:
         if agg not in AGGREGATIONS:
             raise HtposeError(f"unknown aggregation {agg!r}; choose from {', '.join(AGGREGATIONS)}")
-    from htpose.config import load_config
-    from htpose.io import check_outputs
-    from htpose.lift import bundled_model_path
-
+    if args.noise_from and not args.noisy:
+        raise HtposeError("--noise-from needs --noisy")
     if args.json:
         sources = (args.data, args.checkpoint, args.keypoints, args.cameras, args.config)
         check_outputs([args.json], [p for p in sources if p])
@@ -199,6 +197,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     steps = args.steps or cfg.diffusion.sampling_steps
     check_sampling(cfg, hyps, steps, _flip(args), 1)  # before any data is read
     data = args.data or cfg.data.clips
+    sequences = _evaluation_sequences(args, cfg, data)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = evaluate(
+        model,
+        cfg,
+        sequences,
+        hyps,
+        steps,
+        args.aggregate,
+        _flip(args),
+        args.seed,
+        args.batch or cfg.eval.batch_windows,
+        pck=all(s.valid is not None for s in sequences),  # MPI-INF-3DHP marks valid frames
+        progress=not args.no_progress,
+        overlap=args.overlap,
+    )
+    _report_evaluation(args, result, meta, hyps, steps, len(sequences), data)
+    return 0
+
+
+def _evaluation_sequences(args: argparse.Namespace, cfg, data: str) -> list:
+    """The sequences ``htpose evaluate`` reads: split, subjects, views, cameras, noise."""
+    from htpose.config import load_config
+    from htpose.data.sources import load_sequences
+    from htpose.evaluate import add_noise, noise_from_config
+
     camera_file, random_cameras = _camera_choice(args.cameras, cfg.data.camera_file)
     sequences = load_sequences(
         data,
@@ -215,59 +240,44 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if not sequences:
         raise HtposeError(f"{data}: no sequences to evaluate in split {args.split!r}")
-    if args.noise_from and not args.noisy:
-        raise HtposeError("--noise-from needs --noisy")
     if args.noisy:
         noise_cfg = load_config(args.noise_from) if args.noise_from else cfg
         sequences = add_noise(sequences, noise_from_config(noise_cfg), args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    is_3dhp = all(s.valid is not None for s in sequences)
-    result = evaluate(
-        model,
-        cfg,
-        sequences,
-        hyps,
-        steps,
-        args.aggregate,
-        _flip(args),
-        args.seed,
-        args.batch or cfg.eval.batch_windows,
-        pck=is_3dhp,
-        progress=not args.no_progress,
-        overlap=args.overlap,
-    )
+    return sequences
+
+
+def _report_evaluation(
+    args: argparse.Namespace, result, meta: dict, hyps: list[int], steps: int, n: int, data: str
+) -> None:
+    """Print the tables and the calibration line; write ``--json`` when asked."""
+    from htpose.calibration import calibration_report
+    from htpose.checkpoint import uncertainty_scale
+    from htpose.evaluate import result_json
+    from htpose.io import write_json
+    from htpose.lift import bundled_model_path
+
     input_kind = "noisy 2D" if args.noisy else ("detected 2D" if args.keypoints else "GT 2D")
     for (agg, h), table in result.tables.items():
         print()
-        print(
-            table.format(f"== {agg}, H={h}, K={steps}, {input_kind}, {len(sequences)} sequences ==")
-        )
+        print(table.format(f"== {agg}, H={h}, K={steps}, {input_kind}, {n} sequences =="))
     print(
         f"\n{result.frames} frames in {result.seconds:.1f} s of sampling: {result.fps:.1f} frames/s"
     )
     calib = calibration_report(result.mean_errors, result.spread, uncertainty_scale(meta))
     print(_coverage_line(calib, hyps[-1]))
-    if args.json:
-        primary = (args.aggregate[0], hyps[-1])
-        write_json(
-            args.json,
-            result_json(
-                result,
-                primary,
-                {
-                    "checkpoint": str(args.checkpoint or bundled_model_path()),
-                    "data": str(data),
-                    "steps": steps,
-                    "input": input_kind,
-                    "flip_test": _flip(args),
-                    "train_step": meta.get("step"),
-                    "calibration": calib,
-                },
-            ),
-        )
-        print(f"wrote {args.json}")
-    return 0
+    if not args.json:
+        return
+    run = {
+        "checkpoint": str(args.checkpoint or bundled_model_path()),
+        "data": str(data),
+        "steps": steps,
+        "input": input_kind,
+        "flip_test": _flip(args),
+        "train_step": meta.get("step"),
+        "calibration": calib,
+    }
+    write_json(args.json, result_json(result, (args.aggregate[0], hyps[-1]), run))
+    print(f"wrote {args.json}")
 
 
 def _coverage_line(calib: dict, hypotheses: int) -> str:
