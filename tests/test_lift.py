@@ -136,12 +136,15 @@ def test_coco_dataset_json_gives_the_image_size_and_gaps_become_missing(tmp_path
     np.testing.assert_allclose(filled[2], pose[2], atol=1e-6)  # linear motion: exact
 
 
-def test_mmpose_predictions_json(tmp_path):
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_mmpose_predictions_json(tmp_path, wrapped):
     pose = _pose()
     coco = _coco17(pose)
     doc = [{"frame_id": i, "instances": [{"keypoints": coco[i].tolist(),
                                           "keypoint_scores": [0.8] * 17}]}
            for i in range(len(pose))]  # fmt: skip
+    if wrapped:  # as MMPose's top-down demo writes it with --save-predictions
+        doc = {"meta_info": {"dataset_name": "coco", "num_keypoints": 17}, "instance_info": doc}
     path = tmp_path / "mmpose.json"
     path.write_text(json.dumps(doc))
     _check_mapping(read_keypoints(path), pose)

@@ -5,8 +5,10 @@ Supported inputs (``read_keypoints`` picks by content, ``fmt`` forces one):
 - ``coco``: COCO keypoint *results* JSON (a list of ``{"image_id", "keypoints": [x, y, score]
   x 17, "score"}``; MMPose, RTMPose, Detectron2, ...), a COCO *dataset* JSON (``images`` with
   ``width``/``height`` + ``annotations``), or MMPose's per-frame ``[{"frame_id", "instances":
-  [{"keypoints", "keypoint_scores"}]}]``. Frames are the sorted ``image_id``/``frame_id``
-  values; integer ids with gaps leave the person missing in the frames between.
+  [{"keypoints", "keypoint_scores"}]}]``, bare or wrapped as ``{"meta_info",
+  "instance_info"}`` (what MMPose's top-down demo writes with ``--save-predictions``).
+  Frames are the sorted ``image_id``/``frame_id`` values; integer ids with gaps leave the
+  person missing in the frames between.
 - ``openpose``: a folder of per-frame ``*_keypoints.json`` (or one such file) with
   ``people[i]["pose_keypoints_2d"]``, BODY_25 (25 points) or COCO-18 (18 points).
 - ``mediapipe``: Pose landmarks, 33 per frame, ``x, y`` in [0, 1] of the image and a
@@ -320,6 +322,8 @@ def read_coco(path: Path, layout: str | None = None) -> Keypoints2D:
     if dataset:
         width, height = _coco_image_size(doc.get("images") or [], path)
         doc = doc["annotations"]
+    elif isinstance(doc, dict) and "instance_info" in doc:  # MMPose demo --save-predictions
+        doc = doc["instance_info"]
     if not isinstance(doc, list) or not doc:
         raise DataError(f"{path}: expected a non-empty list of COCO keypoint results")
     ids, people = [], []
@@ -540,7 +544,7 @@ def detect_keypoint_format(path: Path) -> str:
     doc = read_json(path, "keypoints file")
     if isinstance(doc, dict) and "people" in doc:
         return "openpose"
-    if isinstance(doc, dict) and "annotations" in doc:
+    if isinstance(doc, dict) and ("annotations" in doc or "instance_info" in doc):
         return "coco"
     first = doc[0] if isinstance(doc, list) and doc else None
     if isinstance(first, dict) and ("keypoints" in first or "instances" in first):
