@@ -328,6 +328,180 @@ def _trim_log(path: Path, step: int) -> None:
     atomic_write(path, lambda fh: fh.write(("\n".join(keep) + "\n" if keep else "").encode()))
 
 
+@dataclass
+class _RunFiles:
+    """The files of one run folder."""
+
+    out: Path
+
+    @property
+    def last(self) -> Path:
+        return self.out / "last.safetensors"
+
+    @property
+    def previous(self) -> Path:
+        return self.out / "previous.safetensors"
+
+    @property
+    def log(self) -> Path:
+        return self.out / "metrics.jsonl"
+
+
+class _TrainingRun:
+    """The state of one training run: model, optimizer, run folder, clock and best score.
+
+    One method per thing that happens in the loop (a step, a log line, a checkpoint), so
+    :func:`train` reads as the loop itself.
+    """
+
+    def __init__(self, cfg: Config, out: Path, dist_info: Distributed, device: str) -> None:
+        self.cfg, self.files, self.dist, self.device = cfg, _RunFiles(out), dist_info, device
+        torch.manual_seed(cfg.train.seed)
+        self.model = build_denoiser(cfg.model).to(device)
+        self.schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
+        self.val_sampler = DDIMSampler(
+            self.schedule, 1, cfg.diffusion.eta, cfg.diffusion.clip_denoised
+        )
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+        )
+        self.start, self.elapsed, self.best_mm = 0, 0.0, math.inf
+        self.predictor: nn.Module = Predictor(self.model)
+
+    def distribute(self) -> None:
+        """Wrap the predictor in DistributedDataParallel under torchrun (after resuming,
+        so every rank starts from the loaded weights)."""
+        if self.dist.world > 1:
+            self.predictor = nn.parallel.DistributedDataParallel(
+                self.predictor,
+                device_ids=[self.device] if self.device.startswith("cuda") else None,
+            )
+
+    def resume(self) -> bool:
+        """Load the newest readable checkpoint of the folder; False where there is none."""
+        found = _resume_point(self.files.last, self.files.previous)
+        if found is None:
+            return False
+        tensors, saved_cfg, meta = found
+        if saved_cfg.model != self.cfg.model:
+            raise CheckpointError(
+                f"{self.files.last} was trained with another model config; use a new output folder"
+            )
+        load_weights(self.model, model_state(tensors), self.files.last)
+        tensors = {k: v.to(self.device) for k, v in tensors.items()}
+        _restore_optimizer(self.opt, self.model, tensors, meta["optimizer_groups"], self.files.last)
+        self.start, self.elapsed = int(meta["step"]), float(meta.get("train_seconds", 0.0))
+        return True
+
+    def prepare_folder(self, resumed: bool) -> None:
+        """Write the config; trim a resumed run's log to its checkpoint (rank 0 only)."""
+        if not self.dist.main:
+            return
+        _prepare_run_folder(self.files.out, self.cfg)
+        if resumed:
+            _trim_log(self.files.log, self.start)
+            self.best_mm = _best_logged(self.files.log)
+        elif self.files.log.exists():  # a log without checkpoints: a run that never got far
+            self.files.log.unlink()
+
+    def step(self, step: int, sampler: CaptureSampler) -> torch.Tensor:
+        """One optimizer step on the batch seeded by ``(seed, step)``; returns the loss."""
+        cfg, tick = self.cfg, time.perf_counter()
+        rng = np.random.default_rng([cfg.train.seed, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        # Drop-path draws from the global generator; offset per rank so shards differ.
+        torch.manual_seed(int(rng.integers(2**62)) + self.dist.rank)
+        batch = draw_noise(
+            self.schedule,
+            sampler.batch(rng, cfg.train.batch_size),
+            gen,
+            cfg.diffusion.high_noise_share,
+        )
+        batch = {k: v.to(self.device) for k, v in self.dist.shard(batch).items()}
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        loss = diffusion_loss(self.predictor, self.schedule, batch, cfg)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(step, f"loss {loss.item()}", self.files.last)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
+        self.opt.step()
+        self.elapsed += time.perf_counter() - tick
+        return loss.detach()
+
+    def log(self, done: int, losses: list[torch.Tensor], val_sets: dict) -> dict | None:
+        """Append the log line for step ``done`` (validating when due); rank 0's record."""
+        mean_loss = _mean_over_ranks(torch.stack(losses).mean(), self.dist)
+        if not self.dist.main:
+            return None
+        cfg = self.cfg
+        record = {
+            "step": done,
+            "loss_mm": 1000 * mean_loss,
+            "lr": learning_rate(cfg, done - 1),
+            "train_seconds": round(self.elapsed, 2),
+        }
+        if done % cfg.train.val_every == 0 or done == cfg.train.steps:
+            record.update(
+                validate_all(self.model, self.val_sampler, val_sets, cfg.eval.batch_windows)
+            )
+            if not math.isfinite(record["val_mpjpe_mm"]):
+                raise TrainingDiverged(done, "validation error not finite", self.files.last)
+            if record["val_mpjpe_mm"] < self.best_mm:
+                self.best_mm = record["val_mpjpe_mm"]
+                meta = {"step": done, "train_seconds": self.elapsed, "val_mpjpe_mm": self.best_mm}
+                save_checkpoint(self.files.out / "best.safetensors", self.model, cfg, meta=meta)
+        _append_log(self.files.log, record)
+        return record
+
+    def checkpoint(self, step: int) -> None:
+        """Write ``last`` (retiring the one before to ``previous``) and ``model`` (rank 0)."""
+        if not self.dist.main:
+            return
+        last, previous = self.files.last, self.files.previous
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged(step, "weights no longer finite", last)
+        tensors, groups = _optimizer_tensors(self.opt, self.model)
+        meta = {"step": step, "optimizer_groups": groups, "train_seconds": self.elapsed}
+        retired = last.exists()
+        if retired:
+            # The one before stays as a fallback should `last` ever be damaged on disk.
+            os.replace(last, previous)
+        try:
+            save_checkpoint(last, self.model, self.cfg, tensors, meta)
+        except HtposeError:
+            if retired:  # e.g. a full disk: put the last good checkpoint back in its place
+                os.replace(previous, last)
+            raise
+        save_checkpoint(
+            self.files.out / "model.safetensors",
+            self.model,
+            self.cfg,
+            meta={"step": step, "train_seconds": self.elapsed},
+        )
+
+
+def _check_training_memory(cfg: Config) -> None:
+    """Refuse a training batch the memory budget cannot hold."""
+    m = cfg.model
+    budget.check(
+        budget.forward_bytes(cfg.train.batch_size, m.frames, m.joints, m.width, m.heads, True)
+        * m.depth,
+        f"training batches of {cfg.train.batch_size} windows of {m.frames} frames",
+    )
+
+
+def _check_batch_split(cfg: Config, dist_info: Distributed) -> None:
+    """Refuse a global batch the ranks cannot share evenly."""
+    if cfg.train.batch_size % dist_info.world:
+        raise ConfigError(
+            f"train.batch_size {cfg.train.batch_size} must be divisible by the "
+            f"{dist_info.world} processes of this torchrun job"
+        )
+
+
 def train(
     cfg: Config,
     out_dir: str | Path,
@@ -342,156 +516,52 @@ def train(
     aims at ``train.steps``: a later ``resume=True`` run carries on as if never stopped.
     Under ``torchrun`` every rank calls this; ``train.batch_size`` is the global batch.
     """
-    m = cfg.model
-    budget.check(
-        budget.forward_bytes(cfg.train.batch_size, m.frames, m.joints, m.width, m.heads, True)
-        * m.depth,
-        f"training batches of {cfg.train.batch_size} windows of {m.frames} frames",
-    )
+    _check_training_memory(cfg)
     dist_info, device = init_distributed(device)
-    if cfg.train.batch_size % dist_info.world:
-        raise ConfigError(
-            f"train.batch_size {cfg.train.batch_size} must be divisible by the "
-            f"{dist_info.world} processes of this torchrun job"
-        )
+    _check_batch_split(cfg, dist_info)
     # Everything that can fail on the input runs before the run folder is touched.
-    sampler_train = training_sampler(cfg)
+    sampler = training_sampler(cfg)
     val_sets = {
         name: {k: v.to(device) for k, v in windows.items()}
         for name, windows in validation_sets(cfg).items()
     }
-    out = Path(out_dir)
-    log_path = out / "metrics.jsonl"
-    last, previous = out / "last.safetensors", out / "previous.safetensors"
-    if not resume and dist_info.main and (last.exists() or previous.exists()):
+    files = _RunFiles(Path(out_dir))
+    if not resume and dist_info.main and (files.last.exists() or files.previous.exists()):
         raise HtposeError(
-            f"{out} already holds a training run; pass --resume to continue it, or choose "
-            "another --out (nothing was changed)"
+            f"{files.out} already holds a training run; pass --resume to continue it, or "
+            "choose another --out (nothing was changed)"
         )
+    run = _TrainingRun(cfg, files.out, dist_info, device)
+    run.prepare_folder(resumed=resume and run.resume())
+    run.distribute()
 
-    torch.manual_seed(cfg.train.seed)
-    model = build_denoiser(cfg.model).to(device)
-    schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
-    val_sampler = DDIMSampler(schedule, 1, cfg.diffusion.eta, cfg.diffusion.clip_denoised)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-    )
-
-    start, elapsed, best_mm = 0, 0.0, math.inf
-    found = _resume_point(last, previous) if resume else None
-    if found is not None:
-        tensors, saved_cfg, meta = found
-        if saved_cfg.model != cfg.model:
-            raise CheckpointError(
-                f"{last} was trained with another model config; use a new output folder"
-            )
-        load_weights(model, model_state(tensors), last)
-        _restore_optimizer(
-            opt, model, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer_groups"],
-            last,
-        )  # fmt: skip
-        start, elapsed = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-    if dist_info.main:
-        _prepare_run_folder(out, cfg)
-        if found is not None:
-            _trim_log(log_path, start)
-            best_mm = _best_logged(log_path)
-        elif log_path.exists():  # a log without checkpoints: a run that never got that far
-            log_path.unlink()
-
-    predictor: nn.Module = Predictor(model)
-    if dist_info.world > 1:
-        predictor = nn.parallel.DistributedDataParallel(
-            predictor, device_ids=[device] if device.startswith("cuda") else None
-        )
-
-    def checkpoint(step: int) -> None:
-        if not dist_info.main:
-            return
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise TrainingDiverged(step, "weights no longer finite", last)
-        tensors, groups = _optimizer_tensors(opt, model)
-        meta = {"step": step, "optimizer_groups": groups, "train_seconds": elapsed}
-        retired = last.exists()
-        if retired:
-            # The one before stays as a fallback should `last` ever be damaged on disk.
-            os.replace(last, previous)
-        try:
-            save_checkpoint(last, model, cfg, tensors, meta)
-        except HtposeError:
-            if retired:  # e.g. a full disk: put the last good checkpoint back in its place
-                os.replace(previous, last)
-            raise
-        save_checkpoint(
-            out / "model.safetensors", model, cfg, meta={"step": step, "train_seconds": elapsed}
-        )
-
-    model.train()
-    end = cfg.train.steps if stop_at is None else min(stop_at, cfg.train.steps)
+    run.model.train()
+    steps = cfg.train.steps
+    end = steps if stop_at is None else min(stop_at, steps)
     bar = tqdm(
-        range(start, end),
-        initial=start,
-        total=cfg.train.steps,
+        range(run.start, end),
+        initial=run.start,
+        total=steps,
         disable=not progress or not dist_info.main,
         desc="train",
         dynamic_ncols=True,
     )
-    running = []
+    losses: list[torch.Tensor] = []
     for step in bar:
-        tick = time.perf_counter()
-        rng = np.random.default_rng([cfg.train.seed, step])
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        # Drop-path draws from the global generator; offset per rank so shards differ.
-        torch.manual_seed(int(rng.integers(2**62)) + dist_info.rank)
-        batch = draw_noise(
-            schedule,
-            sampler_train.batch(rng, cfg.train.batch_size),
-            gen,
-            cfg.diffusion.high_noise_share,
-        )
-        batch = {k: v.to(device) for k, v in dist_info.shard(batch).items()}
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
-        loss = diffusion_loss(predictor, schedule, batch, cfg)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(step, f"loss {loss.item()}", last)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.train.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-        opt.step()
-        elapsed += time.perf_counter() - tick
-        running.append(loss.detach())
+        losses.append(run.step(step, sampler))
         done = step + 1
-        if done % cfg.train.log_every == 0 or done == cfg.train.steps:
-            mean_loss = _mean_over_ranks(torch.stack(running).mean(), dist_info)
-            running = []
-            if dist_info.main:
-                record = {
-                    "step": done,
-                    "loss_mm": 1000 * mean_loss,
-                    "lr": learning_rate(cfg, step),
-                    "train_seconds": round(elapsed, 2),
-                }
-                if done % cfg.train.val_every == 0 or done == cfg.train.steps:
-                    record.update(
-                        validate_all(model, val_sampler, val_sets, cfg.eval.batch_windows)
-                    )
-                    if not math.isfinite(record["val_mpjpe_mm"]):
-                        raise TrainingDiverged(done, "validation error not finite", last)
-                    if record["val_mpjpe_mm"] < best_mm:
-                        best_mm = record["val_mpjpe_mm"]
-                        meta = {"step": done, "train_seconds": elapsed, "val_mpjpe_mm": best_mm}
-                        save_checkpoint(out / "best.safetensors", model, cfg, meta=meta)
-                _append_log(log_path, record)
+        if done % cfg.train.log_every == 0 or done == steps:
+            record = run.log(done, losses, val_sets)
+            losses = []
+            if record is not None:
                 bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
-        if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.steps, end):
-            checkpoint(done)
-    if start >= cfg.train.steps and not (out / "model.safetensors").exists():
-        checkpoint(start)
+        if done % cfg.train.checkpoint_every == 0 or done in (steps, end):
+            run.checkpoint(done)
+    if run.start >= steps and not (files.out / "model.safetensors").exists():
+        run.checkpoint(run.start)
     if dist_info.world > 1:
-        _check_ranks_in_sync(model, dist_info, log_path, end)
-    return out / "model.safetensors"
+        _check_ranks_in_sync(run.model, dist_info, files.log, end)
+    return files.out / "model.safetensors"
 
 
 def _prepare_run_folder(out: Path, cfg: Config) -> None:
