@@ -67,9 +67,52 @@ def check_sampling(
     if not 1 <= steps <= cfg.diffusion.timesteps:
         raise HtposeError(f"steps must be in [1, {cfg.diffusion.timesteps}], got {steps}")
     m = cfg.model
-    flip = flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
-    passes = max(hypotheses) * flip_passes(flip)
+    passes = max(hypotheses) * flip_passes(_flip(cfg, flip_test))
     return budget.fit_batch(batch_windows, passes, m.frames, m.joints, m.width, m.heads)
+
+
+def _flip(cfg: Config, flip_test: bool | str) -> str:
+    """The flip mode: ``True`` means the config's default."""
+    return flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
+
+
+def _check_sequences(sequences: Seq[Sequence], aggregations: Seq[str]) -> None:
+    if any(s.joints_3d is None for s in sequences):
+        raise HtposeError("evaluation needs 3D ground truth for every sequence")
+    if "jpma" in aggregations and any(not s.camera.calibrated for s in sequences):
+        raise HtposeError("jpma needs calibrated cameras; this data set has none (use mean)")
+
+
+@dataclass
+class _Windows:
+    """Every window of every sequence, for batching across sequences.
+
+    ``parts[s]`` holds sequence ``s``'s normalised 2D, target 3D, pixels and root, each
+    ``(N, F, ...)``; ``starts[s]`` the first frame of each window; ``items`` every
+    ``(sequence, window)`` pair in order.
+    """
+
+    parts: list[list[np.ndarray]]
+    starts: list[list[int]]
+    items: list[tuple[int, int]]
+
+    def gather(self, part: int, chunk: list[tuple[int, int]]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self.parts[s][part][w] for s, w in chunk]))
+
+
+def _cut_windows(sequences: Seq[Sequence], cfg: Config, overlap: float) -> _Windows:
+    cut_all = _Windows([], [], [])
+    for si, seq in enumerate(sequences):
+        raw = [seq.joints_3d, seq.keypoints_2d, seq.root]
+        cut = [split_windows(np.asarray(p, np.float32), cfg.model.frames, overlap) for p in raw]
+        cam = seq.camera
+        x2d = normalize_keypoints(
+            torch.from_numpy(cut[1][0]), cam.width, cam.height, cfg.data.normalization
+        ).numpy()
+        cut_all.parts.append([x2d] + [c[0] for c in cut])
+        cut_all.starts.append(cut[0][1])
+        cut_all.items.extend((si, wi) for wi in range(len(cut[0][1])))
+    return cut_all
 
 
 @torch.no_grad()
@@ -96,96 +139,94 @@ def evaluate(
     batch_windows = check_sampling(cfg, hypotheses, steps, flip_test, batch_windows)
     if not 0.0 <= overlap <= 0.9:
         raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
-    flip_test = flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
-    if any(s.joints_3d is None for s in sequences):
-        raise HtposeError("evaluation needs 3D ground truth for every sequence")
-    if "jpma" in aggregations and any(not s.camera.calibrated for s in sequences):
-        raise HtposeError("jpma needs calibrated cameras; this data set has none (use mean)")
-    frames = cfg.model.frames
-    device = next(model.parameters()).device
-    sampler = DDIMSampler.from_config(cfg.diffusion, steps)
-    h_max = max(hypotheses)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    _check_sequences(sequences, aggregations)
     metrics = ("mpjpe_mm", "p_mpjpe_mm", "mpjve_mm") + (("pck", "auc") if pck else ())
     result = EvalResult({(a, h): ErrorTable(metrics) for a in aggregations for h in hypotheses})
+    windows = _cut_windows(sequences, cfg, overlap)
+    sampler = DDIMSampler.from_config(cfg.diffusion, steps)
+    preds = _predict_windows(
+        model, sampler, cfg, sequences, windows, result, _flip(cfg, flip_test), seed,
+        batch_windows, progress,
+    )  # fmt: skip
+    result.frames = sum(len(s) for s in sequences)
+    result.mean_errors, result.spread = _errors_and_spread(
+        preds.pop("spread"), windows.starts, sequences
+    )
+    for key, table in result.tables.items():
+        for si, seq in enumerate(sequences):
+            pred = blend_windows(preds[key][si], windows.starts[si], len(seq))
+            table.add(seq.action, **_sequence_errors(pred, seq, pck))
+    return result
 
-    # Every window of every sequence, batched across sequences.
-    items = []  # (sequence index, window index)
-    windows = []  # per sequence: normalised 2D, target 3D, pixels, root, each (N, F, ...)
-    starts = []
-    for si, seq in enumerate(sequences):
-        parts = [seq.joints_3d, seq.keypoints_2d, seq.root]
-        cut = [split_windows(np.asarray(p, np.float32), frames, overlap) for p in parts]
-        starts.append(cut[0][1])
-        cam = seq.camera
-        x2d = normalize_keypoints(
-            torch.from_numpy(cut[1][0]), cam.width, cam.height, cfg.data.normalization
-        ).numpy()
-        windows.append([x2d] + [c[0] for c in cut])
-        items.extend((si, wi) for wi in range(len(starts[-1])))
-    preds = {
-        key: [np.zeros((len(w[0]), frames, 17, 3), np.float32) for w in windows]
-        for key in result.tables
-    }
-    # The mean of all hypotheses (3 channels) and their spread (1), for calibration.
-    preds["spread"] = [np.zeros((len(w[0]), frames, 17, 4), np.float32) for w in windows]
 
-    def gather(part: int, chunk: list[tuple[int, int]]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([windows[s][part][w] for s, w in chunk]))
+def _predict_windows(
+    model: Denoiser,
+    sampler: DDIMSampler,
+    cfg: Config,
+    sequences: Seq[Sequence],
+    windows: _Windows,
+    result: EvalResult,
+    flip: str,
+    seed: int,
+    batch_windows: int,
+    progress: bool,
+) -> dict:
+    """Sample every window once with the most hypotheses, aggregate each requested way.
 
+    Returns per table key (and ``"spread"``: the hypotheses' mean, 3 channels, and spread,
+    1) a list over sequences of ``(N, F, J, C)`` windows; adds the sampling time to
+    ``result.seconds``.
+    """
+    frames, device = cfg.model.frames, next(model.parameters()).device
+    h_max = max(h for _, h in result.tables)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    counts = [len(p[0]) for p in windows.parts]
+    preds: dict = {key: [np.zeros((n, frames, 17, 3), np.float32) for n in counts]
+                   for key in result.tables}  # fmt: skip
+    preds["spread"] = [np.zeros((n, frames, 17, 4), np.float32) for n in counts]
+    items = windows.items
     bar = tqdm(
         total=len(items), desc="evaluate", unit="window", disable=not progress, dynamic_ncols=True
     )
     for i in range(0, len(items), batch_windows):
         chunk = items[i : i + batch_windows]
-        x2d, target, pixels, root = (gather(p, chunk) for p in range(4))
-        x2d = x2d.to(device)
+        x2d, target, pixels, root = (windows.gather(p, chunk) for p in range(4))
         intr = torch.stack([sequences[s].camera.intrinsics() for s, _ in chunk]).float()
         tick = time.perf_counter()
-        hyps = sample_hypotheses(model, sampler, x2d, h_max, flip_test, gen).cpu()
+        hyps = sample_hypotheses(model, sampler, x2d.to(device), h_max, flip, gen).cpu()
         result.seconds += time.perf_counter() - tick
         centre = hyps.mean(dim=1)
         spread = (hyps - centre[:, None]).pow(2).sum(-1).mean(1).sqrt()
         for (s, w), mu, sd in zip(chunk, centre.numpy(), spread.numpy()):
             preds["spread"][s][w] = np.concatenate([mu, sd[..., None]], -1)
         for agg, h in result.tables:
-            out = aggregate(
-                agg,
-                hyps[:, :h],
-                target if agg in ORACLE_AGGREGATIONS else None,
-                pixels,
-                intr,
-                root,
-                cfg.data.distortion,
-            )
+            truth = target if agg in ORACLE_AGGREGATIONS else None
+            out = aggregate(agg, hyps[:, :h], truth, pixels, intr, root, cfg.data.distortion)
             for (s, w), pose in zip(chunk, out.numpy()):
                 preds[(agg, h)][s][w] = pose
         bar.update(len(chunk))
     bar.close()
-    result.frames = sum(len(s) for s in sequences)
-    result.mean_errors, result.spread = _errors_and_spread(preds["spread"], starts, sequences)
+    return preds
 
-    for key, table in result.tables.items():
-        for si, seq in enumerate(sequences):
-            pred = blend_windows(preds[key][si], starts[si], len(seq))
-            pred = torch.from_numpy(pred - pred[:, :1]).double()
-            gt = torch.from_numpy(seq.joints_3d).double()
-            valid = np.ones(len(seq), bool) if seq.valid is None else seq.valid
-            values = {
-                "mpjpe_mm": 1000 * mpjpe(pred, gt).numpy()[valid],
-                "p_mpjpe_mm": 1000 * p_mpjpe(pred, gt).numpy()[valid],
-                "mpjve_mm": 1000 * mpjve(pred, gt).numpy()[valid[1:]]
-                if len(seq) > 1
-                else np.zeros(0),
-            }
-            if pck:
-                from htpose.data.mpi3dhp import PCK_JOINTS
 
-                errs = 1000 * joint_errors(pred, gt).numpy()[valid][:, PCK_JOINTS]
-                values["pck"] = np.array([100 * (e < 150).mean() for e in errs])
-                values["auc"] = np.array([auc(e[None]) for e in errs])
-            table.add(seq.action, **values)
-    return result
+def _sequence_errors(pred: np.ndarray, seq: Sequence, pck: bool) -> dict[str, np.ndarray]:
+    """Per-frame errors (mm; PCK/AUC per frame) of one blended ``(T, J, 3)`` prediction,
+    root-relative, over the sequence's valid frames."""
+    pred_t = torch.from_numpy(pred - pred[:, :1]).double()
+    gt = torch.from_numpy(seq.joints_3d).double()
+    valid = np.ones(len(seq), bool) if seq.valid is None else seq.valid
+    values = {
+        "mpjpe_mm": 1000 * mpjpe(pred_t, gt).numpy()[valid],
+        "p_mpjpe_mm": 1000 * p_mpjpe(pred_t, gt).numpy()[valid],
+        "mpjve_mm": 1000 * mpjve(pred_t, gt).numpy()[valid[1:]] if len(seq) > 1 else np.zeros(0),
+    }
+    if pck:
+        from htpose.data.mpi3dhp import PCK_JOINTS
+
+        errs = 1000 * joint_errors(pred_t, gt).numpy()[valid][:, PCK_JOINTS]
+        values["pck"] = np.array([100 * (e < 150).mean() for e in errs])
+        values["auc"] = np.array([auc(e[None]) for e in errs])
+    return values
 
 
 def _errors_and_spread(
