@@ -232,6 +232,18 @@ def load_result(path: str | Path) -> LiftResult:
     )
 
 
+def _input_fps(given: float | None, from_file: float | None) -> float:
+    """The input's frame rate: the caller's, else the file's, else :data:`DEFAULT_FPS`
+    (with a warning)."""
+    fps = given if given is not None else from_file
+    if fps is None:
+        warnings.warn(
+            f"frame rate unknown; assuming {DEFAULT_FPS:g} fps (pass fps=...)", stacklevel=3
+        )
+        return DEFAULT_FPS
+    return float(fps)
+
+
 class Lifter:
     """2D keypoint tracks in, 3D motion out.
 
@@ -298,20 +310,12 @@ class Lifter:
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
-        given = fps if fps is not None else kp.fps
-        src_fps = float(given) if given is not None else 0.0
-        if given is None:
-            warnings.warn(
-                f"frame rate unknown; assuming {DEFAULT_FPS:g} fps (pass fps=...)", stacklevel=2
-            )
-            src_fps = DEFAULT_FPS
+        src_fps = _input_fps(fps, kp.fps)
         if steps is None:  # the model's own choice (made on val), one place for it
             steps = self.config.diffusion.sampling_steps
-        self._check_settings(src_fps, hypotheses, steps, aggregate, batch, threshold, focal)
-        if overlap is not None and not 0.0 <= overlap <= 0.9:
-            raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
-        if not 0 <= start_frame <= 10**12:
-            raise HtposeError(f"start_frame must be in [0, 1e12], got {start_frame}")
+        self._check_settings(
+            src_fps, hypotheses, steps, aggregate, batch, threshold, focal, overlap, start_frame
+        )
         pixels = kp.pixels.astype(np.float64)
         if width is not None and kp.source == "mediapipe33":
             pixels = pixels * np.array([width, height])  # landmarks are fractions of the image
@@ -324,20 +328,17 @@ class Lifter:
             f"{len(filled_px)} frames at {src_fps:g} fps ({n50} frames at the model's 50 Hz) "
             f"x {hypotheses} hypotheses",
         )
-        m = self.config.model
-        flip = flip_mode(self.config.diffusion.flip_mode if flip is True else flip)
-        passes = hypotheses * flip_passes(flip)
-        batch = budget.fit_batch(batch, passes, m.frames, m.joints, m.width, m.heads)
+        flip, batch = self._plan(hypotheses, flip, batch)
 
         tick = time.perf_counter()
-        px50 = interpolate(filled_px, lo, w)
         focal_px = float(focal) if focal else FOCAL_RATIO * max(width, height)
         intr = torch.tensor(
             [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
         )
         hyps50, agg50, root50 = self._lift_50hz(
-            px50, first, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed,
-            progress, self.config.eval.overlap if overlap is None else overlap,
+            interpolate(filled_px, lo, w), first, width, height, intr, hypotheses, steps,
+            aggregate, flip, batch, seed, progress,
+            self.config.eval.overlap if overlap is None else overlap,
         )  # fmt: skip
         # Back to the input frames: input frame i sits at model frame (start + i) * 50 / fps.
         back_lo, back_w = _model_positions(len(pixels), src_fps, start_frame, first, n50)
@@ -345,33 +346,39 @@ class Lifter:
         hyps = hyps - hyps[..., :1, :]
         agg = agg - agg[..., :1, :]
         spread = np.sqrt(((hyps - hyps.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(1))
-        scale = self.uncertainty_scale
-        radius = spread if scale is None else spread * scale
+        radius = spread if self.uncertainty_scale is None else spread * self.uncertainty_scale
         seconds = time.perf_counter() - tick
-        info = {
-            "model": self.name,
-            "hypotheses": hypotheses,
-            "steps": steps,
-            "aggregate": aggregate,
-            "flip": flip,
-            "seed": seed,
-            "input_fps": src_fps,
-            "focal_px": focal_px,
-            "source": kp.source,
-            "seconds": round(seconds, 3),
-            "frames_per_second": round(len(pixels) / seconds, 2) if seconds > 0 else None,
-            "filled_joints": int(filled.sum()),
-            "uncertainty": "raw hypothesis spread (not calibrated)"
-            if scale is None
-            else "calibrated radius: the true joint lies within it about "
-            f"{round(100 * self.uncertainty_level)} % of the time on val",
-        }
-        if scale is not None:
-            info["uncertainty_level"] = self.uncertainty_level
+        info = self._info(
+            hypotheses=hypotheses, steps=steps, aggregate=aggregate, flip=flip, seed=seed,
+            input_fps=src_fps, focal_px=focal_px, source=kp.source, seconds=round(seconds, 3),
+            frames_per_second=round(len(pixels) / seconds, 2) if seconds > 0 else None,
+            filled_joints=int(filled.sum()),
+        )  # fmt: skip
         return LiftResult(
             agg, hyps, radius, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),
             filled, src_fps, (int(width), int(height)), info,
         )  # fmt: skip
+
+    def _plan(self, hypotheses: int, flip: bool | str, batch: int) -> tuple[str, int]:
+        """The flip mode (``True``: the model's default) and the windows per model call
+        that fit the memory budget."""
+        m = self.config.model
+        flip = flip_mode(self.config.diffusion.flip_mode if flip is True else flip)
+        passes = hypotheses * flip_passes(flip)
+        return flip, budget.fit_batch(batch, passes, m.frames, m.joints, m.width, m.heads)
+
+    def _info(self, **settings: object) -> dict:
+        """The result's ``info``: the model, the settings used, what the uncertainty is."""
+        info: dict = {"model": self.name, **settings}
+        if self.uncertainty_scale is None:
+            info["uncertainty"] = "raw hypothesis spread (not calibrated)"
+        else:
+            info["uncertainty"] = (
+                "calibrated radius: the true joint lies within it about "
+                f"{round(100 * self.uncertainty_level)} % of the time on val"
+            )
+            info["uncertainty_level"] = self.uncertainty_level
+        return info
 
     @torch.no_grad()
     def _lift_50hz(
@@ -448,7 +455,7 @@ class Lifter:
 
     def _check_settings(
         self, fps: float, hypotheses: int, steps: int, aggregate: str, batch: int,
-        threshold: float, focal: float | None,
+        threshold: float, focal: float | None, overlap: float | None, start_frame: int,
     ) -> None:  # fmt: skip
         """Every number a caller passes, checked before any work (one-line errors)."""
         if not MIN_FPS <= fps <= MAX_FPS:
@@ -470,6 +477,10 @@ class Lifter:
             raise HtposeError(f"threshold must be in [0, 1], got {threshold}")
         if focal is not None and not 0 < focal <= 1e6:
             raise HtposeError(f"focal length must be in (0, 1e6] pixels, got {focal}")
+        if overlap is not None and not 0.0 <= overlap <= 0.9:
+            raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
+        if not 0 <= start_frame <= 10**12:
+            raise HtposeError(f"start_frame must be in [0, 1e12], got {start_frame}")
 
     @staticmethod
     def _image_size(kp: Keypoints2D, size: tuple[int, int] | None) -> tuple[int, int]:
