@@ -95,24 +95,16 @@ def render_result(
     from matplotlib import animation
 
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".gif", ".mp4"):
-        raise HtposeError(f"cannot render to {path.name!r}; use a .gif or .mp4 file")
-    writer_cls = animation.PillowWriter
-    if suffix == ".mp4":
-        ffmpeg = _ffmpeg()
-        matplotlib.rcParams["animation.ffmpeg_path"] = ffmpeg
-        writer_cls = animation.FFMpegWriter
+    writer_cls = _writer(path)
     if len(result) == 0:
         raise HtposeError("the result has no frames to render")
 
-    step, play_fps = playback(result.fps, len(result), max_frames, suffix == ".gif")
+    step, play_fps = playback(result.fps, len(result), max_frames, path.suffix.lower() == ".gif")
     idx = np.arange(0, len(result), step)
     play_fps = fps or play_fps
     pose = _upright(result.joints_3d)
     hyps = _upright(result.hypotheses)
     kp = result.keypoints_2d
-    unc_mm = 1000 * result.uncertainty
 
     fig = plt.figure(figsize=(13, 5.2), dpi=dpi)
     grid_spec = fig.add_gridspec(1, 3, width_ratios=(1.0, 1.7, 1.1))
@@ -120,49 +112,10 @@ def render_result(
     ax3d = fig.add_subplot(grid_spec[1], projection="3d")
     axu = fig.add_subplot(grid_spec[2])
     fig.subplots_adjust(left=0.03, right=0.98, bottom=0.16, top=0.88, wspace=0.18)
-
-    picture, shown = None, sorted(video) if video else []
-    if shown:
-        width, height = result.image_size
-        picture = ax2d.imshow(video[shown[0]], extent=(0, width, height, 0))
-        ax2d.set_xlim(0, width)
-        ax2d.set_ylim(height, 0)
-        ax2d.set_xticks([])
-        ax2d.set_yticks([])
-    else:
-        lo, hi = np.nanmin(kp, axis=(0, 1)), np.nanmax(kp, axis=(0, 1))
-        pad = 0.1 * max(hi - lo) + 1
-        ax2d.set_xlim(lo[0] - pad, hi[0] + pad)
-        ax2d.set_ylim(hi[1] + pad, lo[1] - pad)  # image y points down
-    ax2d.set_aspect("equal")
-    ax2d.set_title("video and detected 2D" if shown else "2D input")
-
-    radius = float(np.nanmax(np.abs(hyps))) * 1.05 + 1e-3
-    floor = float(np.nanmin(pose[..., 2]))
-    ax3d.set_xlim(-radius, radius)
-    ax3d.set_ylim(-radius, radius)
-    ax3d.set_zlim(floor, floor + 2 * radius)
-    ax3d.set_box_aspect((1, 1, 1), zoom=1.25)
-    # No tick labels (they overlap at this size): the panes' grid, every 0.5 m, gives the scale.
-    ticks = np.arange(-np.floor(radius / 0.5) * 0.5, radius + 1e-9, 0.5)
-    ax3d.set_xticks(ticks, [""] * len(ticks))
-    ax3d.set_yticks(ticks, [""] * len(ticks))
-    ax3d.set_zticks(floor + ticks - ticks[0], [""] * len(ticks))
-    ax3d.set_xlabel("x", labelpad=-12)
-    ax3d.set_ylabel("depth", labelpad=-12)
-    ax3d.set_zlabel("up", labelpad=-12)
-    ax3d.view_init(elev=view[0], azim=view[1])
+    picture, shown = _panel_2d(ax2d, result, video)
+    _panel_3d(ax3d, pose, hyps, view)
     ax3d.set_title(f"3D: mean of {result.hypotheses.shape[1]} hypotheses (grid 0.5 m)")
-
-    for j in range(unc_mm.shape[1]):
-        colour = _bone_colour(j)
-        axu.plot(np.arange(len(result)) / result.fps, unc_mm[:, j], color=colour, lw=0.8,
-                 alpha=0.7, label=JOINT_NAMES[j] if j in (0, 13, 16) else None)  # fmt: skip
-    axu.set_xlabel("time (s)")
-    axu.set_ylabel(f"{result.uncertainty_label} (mm)")
-    axu.set_title("per-joint uncertainty")
-    axu.legend(fontsize=7, loc="upper right")
-    cursor = axu.axvline(0, color="k", lw=1)
+    cursor = _panel_uncertainty(axu, result)
 
     lines2d = [ax2d.plot([], [], color=_bone_colour(c), lw=2)[0] for c, _ in BONES]
     solid2d = ax2d.plot([], [], "o", color="k", ms=3)[0]
@@ -196,6 +149,75 @@ def render_result(
     finally:
         plt.close(fig)
     return path
+
+
+def _writer(path: Path):
+    """The matplotlib animation writer for ``path``'s type (ffmpeg for .mp4)."""
+    import matplotlib
+    from matplotlib import animation
+
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise HtposeError(f"cannot render to {path.name!r}; use a .gif or .mp4 file")
+    if suffix == ".gif":
+        return animation.PillowWriter
+    matplotlib.rcParams["animation.ffmpeg_path"] = _ffmpeg()
+    return animation.FFMpegWriter
+
+
+def _panel_2d(ax, result: LiftResult, video: dict[int, np.ndarray] | None) -> tuple:
+    """The 2D panel's frame: the video's whole image when given, else the keypoints' extent.
+    Returns the image artist (or None) and the sorted frames that have a picture."""
+    picture, shown = None, sorted(video) if video else []
+    if shown:
+        width, height = result.image_size
+        picture = ax.imshow(video[shown[0]], extent=(0, width, height, 0))
+        ax.set_xlim(0, width)
+        ax.set_ylim(height, 0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        kp = result.keypoints_2d
+        lo, hi = np.nanmin(kp, axis=(0, 1)), np.nanmax(kp, axis=(0, 1))
+        pad = 0.1 * max(hi - lo) + 1
+        ax.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax.set_ylim(hi[1] + pad, lo[1] - pad)  # image y points down
+    ax.set_aspect("equal")
+    ax.set_title("video and detected 2D" if shown else "2D input")
+    return picture, shown
+
+
+def _panel_3d(ax, pose: np.ndarray, hyps: np.ndarray, view: tuple[float, float]) -> None:
+    """A cube around every hypothesis, standing on the lowest joint, seen from ``view``."""
+    radius = float(np.nanmax(np.abs(hyps))) * 1.05 + 1e-3
+    floor = float(np.nanmin(pose[..., 2]))
+    ax.set_xlim(-radius, radius)
+    ax.set_ylim(-radius, radius)
+    ax.set_zlim(floor, floor + 2 * radius)
+    ax.set_box_aspect((1, 1, 1), zoom=1.25)
+    # No tick labels (they overlap at this size): the panes' grid, every 0.5 m, gives the scale.
+    ticks = np.arange(-np.floor(radius / 0.5) * 0.5, radius + 1e-9, 0.5)
+    ax.set_xticks(ticks, [""] * len(ticks))
+    ax.set_yticks(ticks, [""] * len(ticks))
+    ax.set_zticks(floor + ticks - ticks[0], [""] * len(ticks))
+    ax.set_xlabel("x", labelpad=-12)
+    ax.set_ylabel("depth", labelpad=-12)
+    ax.set_zlabel("up", labelpad=-12)
+    ax.view_init(elev=view[0], azim=view[1])
+
+
+def _panel_uncertainty(ax, result: LiftResult):
+    """Each joint's uncertainty over time; returns the cursor line that marks the frame."""
+    unc_mm = 1000 * result.uncertainty
+    for j in range(unc_mm.shape[1]):
+        colour = _bone_colour(j)
+        ax.plot(np.arange(len(result)) / result.fps, unc_mm[:, j], color=colour, lw=0.8,
+                alpha=0.7, label=JOINT_NAMES[j] if j in (0, 13, 16) else None)  # fmt: skip
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{result.uncertainty_label} (mm)")
+    ax.set_title("per-joint uncertainty")
+    ax.legend(fontsize=7, loc="upper right")
+    return ax.axvline(0, color="k", lw=1)
 
 
 def plot_uncertainty(result: LiftResult, path: str | Path, dpi: int = 100) -> Path:
