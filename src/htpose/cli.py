@@ -539,12 +539,16 @@ def cmd_lift(args: argparse.Namespace) -> int:
         start_frame=args.start_frame,
     )
     _write_outputs(result, outputs, targets, args)
-    written = targets
     _warn_if_implausible(keypoints, "check --layout")
-    seconds = time.perf_counter() - tick
+    _print_lift_summary(result, keypoints.source, time.perf_counter() - tick, targets)
+    return 0
+
+
+def _print_lift_summary(result, source: str, seconds: float, written: list) -> None:
+    """Two lines: what was lifted and how fast; the mean uncertainty and the files."""
     info = result.info
     print(
-        f"lifted {len(result)} frames ({keypoints.source}, {result.fps:g} fps, "
+        f"lifted {len(result)} frames ({source}, {result.fps:g} fps, "
         f"{result.image_size[0]}x{result.image_size[1]}) with H={info['hypotheses']}, "
         f"K={info['steps']}, {info['aggregate']}: {info['frames_per_second']} frames/s "
         f"({seconds:.1f} s in all); {info['filled_joints']} joint positions filled in"
@@ -553,7 +557,6 @@ def cmd_lift(args: argparse.Namespace) -> int:
         f"mean {result.uncertainty_label} {1000 * float(result.uncertainty.mean()):.1f} mm; "
         f"wrote {', '.join(str(p) for p in written)}"
     )
-    return 0
 
 
 def cmd_video(args: argparse.Namespace) -> int:
@@ -819,10 +822,7 @@ def _add_lift_options(p: argparse.ArgumentParser) -> None:
     _add_replan_args(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="htpose", description="3D human pose lifting by diffusion, with HTP.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def _add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a denoiser from a YAML config")
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/cmu_small.yaml")
     p.add_argument("--out", help="run folder (default runs/<config name>)")
@@ -844,14 +844,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
-    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="admit a torch.save checkpoint (read with weights_only=True; needs --config)",
-    )
-    p.add_argument("--config", help="model config of a --trust-pickle checkpoint")
+
+def _add_evaluation_data_args(p: argparse.ArgumentParser) -> None:
+    """What to evaluate on: the data, its cameras and split, the windows' overlap."""
     p.add_argument("--data", help="clip collection, Human3.6M data_3d_*.npz or 3DHP file")
     p.add_argument("--keypoints", help="2D detections (Human3.6M data_2d_*.npz or converted)")
     p.add_argument(
@@ -872,6 +867,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--views", type=_int_list, help="camera indices per subject (default all 4)")
     p.add_argument("--fps", type=float, help="frame rate of the data (overrides its .json)")
+
+
+def _add_evaluate_command(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
+    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="admit a torch.save checkpoint (read with weights_only=True; needs --config)",
+    )
+    p.add_argument("--config", help="model config of a --trust-pickle checkpoint")
+    _add_evaluation_data_args(p)
     p.add_argument("--hypotheses", type=_int_list, help="H, or several: 1,5,20 (sampled once)")
     p.add_argument("--steps", type=_positive_int, help="DDIM steps K")
     p.add_argument(
@@ -910,6 +917,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replan_args(p)
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_lift_command(sub) -> None:
     p = sub.add_parser("lift", help="lift your 2D keypoints (COCO, OpenPose, MediaPipe, npy) to 3D")
     p.add_argument("input", help="keypoints file or OpenPose folder")
     p.add_argument("-o", "--output", required=True, help="result .npz")
@@ -936,6 +945,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lift_options(p)
     p.set_defaults(func=cmd_lift)
 
+
+def _add_video_command(sub) -> None:
     p = sub.add_parser("video", help="detect, track and lift one person in a video file")
     p.add_argument("input", help="a video file (mp4, mov, avi, mkv, ... anything ffmpeg reads)")
     p.add_argument("-o", "--output", required=True, help="result .npz")
@@ -957,6 +968,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lift_options(p)
     p.set_defaults(func=cmd_video)
 
+
+def _add_demo_command(sub) -> None:
     p = sub.add_parser("demo", help="lift the bundled boxing sample end to end and draw it")
     p.add_argument("--out", default="htpose_demo", help="folder for the result and pictures")
     p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
@@ -970,6 +983,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
+
+def _add_export_command(sub) -> None:
     p = sub.add_parser("export", help="export the denoiser (one step) to ONNX")
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the bundled model)")
@@ -977,6 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
     p.set_defaults(func=cmd_export)
 
+
+def _add_render_command(sub) -> None:
     p = sub.add_parser("render", help="draw a lift result (.npz) to a .gif or .mp4")
     p.add_argument("result", help="a .npz written by htpose lift")
     p.add_argument("-o", "--output", required=True, help=".gif or .mp4")
@@ -990,6 +1007,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", type=_view, default=(12.0, -70.0), help="3D view ELEV,AZIM in degrees")
     p.set_defaults(func=cmd_render)
 
+
+def _add_profile_command(sub) -> None:
     p = sub.add_parser("profile", help="params, MACs and speed of a config, or of two side by side")
     p.add_argument("--config", help="one config")
     p.add_argument("--baseline", help="baseline config (with --pruned: side-by-side comparison)")
@@ -1006,6 +1025,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replan_args(p)
     p.set_defaults(func=cmd_profile)
 
+
+def _add_calibrate_command(sub) -> None:
     p = sub.add_parser(
         "calibrate", help="fit what the uncertainty means on val; write a calibrated checkpoint"
     )
@@ -1024,6 +1045,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
+
+def _add_convert_h36m_command(sub) -> None:
     p = sub.add_parser("convert-h36m", help="convert pickled Human3.6M files to pickle-free ones")
     p.add_argument("positions_3d", help="data_3d_h36m.npz")
     p.add_argument("--positions-2d", help="data_2d_h36m_<detector>.npz")
@@ -1034,6 +1057,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the pickled inputs (they can run code: only for files you trust)",
     )
     p.set_defaults(func=cmd_convert_h36m)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="htpose", description="3D human pose lifting by diffusion, with HTP.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train_command(sub)
+    _add_evaluate_command(sub)
+    _add_lift_command(sub)
+    _add_video_command(sub)
+    _add_demo_command(sub)
+    _add_export_command(sub)
+    _add_render_command(sub)
+    _add_profile_command(sub)
+    _add_calibrate_command(sub)
+    _add_convert_h36m_command(sub)
     for command in sub.choices.values():
         command.add_argument(
             "--max-memory",
