@@ -184,50 +184,51 @@ def load_h36m_cameras(path: str | Path) -> dict[str, list[Camera]]:
         for subject, views in extrinsics.items():
             if len(views) != len(intrinsics):
                 raise DataError(f"camera file {path}: subject {subject} has {len(views)} views")
-            cams = []
-            for intr, extr in zip(intrinsics, views):
-                cam = Camera(
-                    name=f"{subject}/{intr['id']}",
-                    focal=tuple(map(float, intr["focal_length"])),
-                    center=tuple(map(float, intr["center"])),
-                    radial=tuple(map(float, intr["radial_distortion"])),
-                    tangential=tuple(map(float, intr["tangential_distortion"])),
-                    width=int(intr["res_w"]),
-                    height=int(intr["res_h"]),
-                    orientation=tuple(map(float, extr["orientation"])),
-                    position=tuple(float(v) / 1000.0 for v in extr["translation"]),
-                )
-                lengths = {
-                    "focal_length": (cam.focal, 2),
-                    "center": (cam.center, 2),
-                    "radial_distortion": (cam.radial, 3),
-                    "tangential_distortion": (cam.tangential, 2),
-                    "orientation": (cam.orientation, 4),
-                    "translation": (cam.position, 3),
-                }
-                for key, (value, size) in lengths.items():
-                    if len(value) != size:
-                        raise DataError(
-                            f"camera file {path}: camera {cam.name} {key!r} needs {size} values"
-                        )
-                values = [
-                    *cam.focal,
-                    *cam.center,
-                    *cam.radial,
-                    *cam.tangential,
-                    *cam.position,
-                    *cam.orientation,
-                ]
-                if (
-                    not all(math.isfinite(v) for v in values)
-                    or min(cam.focal) <= 0
-                    or not 0 < cam.width <= 100_000
-                    or not 0 < cam.height <= 100_000
-                    or sum(q * q for q in cam.orientation) < 1e-12
-                ):
-                    raise DataError(f"camera file {path}: camera {cam.name} has invalid values")
-                cams.append(cam)
-            cameras[subject] = cams
+            cameras[subject] = [
+                _checked_camera(_h36m_camera(subject, intr, extr), path)
+                for intr, extr in zip(intrinsics, views)
+            ]
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise DataError(f"camera file {path} has a malformed camera entry: {exc}") from exc
     return cameras
+
+
+def _h36m_camera(subject: str, intr: dict, extr: dict) -> Camera:
+    """One camera from the file's intrinsics and one subject's extrinsics (mm -> m)."""
+    return Camera(
+        name=f"{subject}/{intr['id']}",
+        focal=tuple(map(float, intr["focal_length"])),
+        center=tuple(map(float, intr["center"])),
+        radial=tuple(map(float, intr["radial_distortion"])),
+        tangential=tuple(map(float, intr["tangential_distortion"])),
+        width=int(intr["res_w"]),
+        height=int(intr["res_h"]),
+        orientation=tuple(map(float, extr["orientation"])),
+        position=tuple(float(v) / 1000.0 for v in extr["translation"]),
+    )
+
+
+def _checked_camera(cam: Camera, path: Path) -> Camera:
+    """``cam`` if every field has its length and a sane value; a one-line error otherwise."""
+    lengths = {
+        "focal_length": (cam.focal, 2),
+        "center": (cam.center, 2),
+        "radial_distortion": (cam.radial, 3),
+        "tangential_distortion": (cam.tangential, 2),
+        "orientation": (cam.orientation, 4),
+        "translation": (cam.position, 3),
+    }
+    for key, (value, size) in lengths.items():
+        if len(value) != size:
+            raise DataError(f"camera file {path}: camera {cam.name} {key!r} needs {size} values")
+    values = [*cam.focal, *cam.center, *cam.radial, *cam.tangential, *cam.position,
+              *cam.orientation]  # fmt: skip
+    if (
+        not all(math.isfinite(v) for v in values)
+        or min(cam.focal) <= 0
+        or not 0 < cam.width <= 100_000
+        or not 0 < cam.height <= 100_000
+        or sum(q * q for q in cam.orientation) < 1e-12
+    ):
+        raise DataError(f"camera file {path}: camera {cam.name} has invalid values")
+    return cam
