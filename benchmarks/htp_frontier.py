@@ -10,7 +10,10 @@ MPJPE / P-MPJPE (mean of H, GT 2D) as the mean and standard deviation over the s
 action in the JSON. HTP variants are swept over ``--keep`` (at their own merge ratio) and
 ``--merge`` (at their own keep ratio); an unpruned model is one point. ``--scorings`` adds
 re-planned frame choices (a model judged with a choice it was not trained with); by
-default every variant runs with its own. ``--plot`` draws MPJPE against MACs.
+default every variant runs with its own. ``--sweep KEY=V,V,...`` adds points that change one
+other field of the pruning config at the trained ratios, for the sensitivity curves of
+TCEP's motion graph (``graph_threshold``, the paper's eta; ``graph_radius``). ``--plot``
+draws MPJPE against MACs.
 
     python benchmarks/htp_frontier.py --model TCEP=runs/a_s0/model.safetensors,... \\
         --model uniform=... --split val --hypotheses 5 --json runs/frontier.json \\
@@ -53,8 +56,23 @@ def _variant(text: str) -> tuple[str, list[str]]:
     return (name if sep else Path(paths_list[0]).parent.name or "model"), paths_list
 
 
-def _points(cfg, keep: list[float], merge: list[float], scorings: list[str]) -> list[dict]:
-    """Every (scoring, keep, merge) to measure for one HTP variant, its own plan included."""
+SWEEPABLE = ("graph_threshold", "graph_radius")
+
+
+def _sweep(text: str) -> tuple[str, list[float]]:
+    key, sep, values = text.partition("=")
+    if not sep or key not in SWEEPABLE or not values:
+        raise argparse.ArgumentTypeError(f"expected KEY=V,V,... with KEY in {SWEEPABLE}")
+    cast = int if key == "graph_radius" else float
+    return key, [cast(v) for v in values.split(",") if v]
+
+
+def _points(
+    cfg, keep: list[float], merge: list[float], scorings: list[str],
+    sweeps: list[tuple[str, list[float]]] = (),
+) -> list[dict]:  # fmt: skip
+    """Every (scoring, keep, merge) to measure for one HTP variant, its own plan included,
+    and every ``(key, value)`` of ``sweeps`` at the trained ratios."""
     p = cfg.model.pruning
     if not p.tcep:
         return [{}]
@@ -65,6 +83,9 @@ def _points(cfg, keep: list[float], merge: list[float], scorings: list[str]) -> 
         if p.mgptp:
             for r in sorted(set(merge) - {p.merge_ratio}):
                 pts.append({"scoring": s, "merge_ratio": r})
+        for key, values in sweeps:
+            for v in sorted(set(values) - {getattr(p, key)}):
+                pts.append({"scoring": s, key: v})
     return pts
 
 
@@ -93,11 +114,14 @@ def _describe(cfg, point: dict) -> dict:
         return {"scoring": "-", "keep_ratio": 1.0, "merge_ratio": 1.0, "trained": True,
                 "sweep": "point"}  # fmt: skip
     trained = all(getattr(cfg.model.pruning, k) == v for k, v in point.items())
+    swept = [k for k in point if k in SWEEPABLE]
     return {
-        "sweep": "merge" if "merge_ratio" in point else "keep",
+        "sweep": swept[0] if swept else "merge" if "merge_ratio" in point else "keep",
         "scoring": p.scoring,
         "keep_ratio": p.keep_ratio,
         "merge_ratio": p.merge_ratio if p.mgptp else 1.0,
+        "graph_threshold": p.graph_threshold,
+        "graph_radius": p.graph_radius,
         "trained": trained,
     }
 
@@ -171,6 +195,10 @@ def main() -> None:
     ap.add_argument("--keep", type=_floats, default=[0.25, 0.33, 0.5, 0.75, 1.0])
     ap.add_argument("--merge", type=_floats, default=[])
     ap.add_argument("--scorings", default=OWN, help="own, or e.g. motion_graph,uniform,random")
+    ap.add_argument(
+        "--sweep", type=_sweep, action="append", default=[], metavar="KEY=V,V,...",
+        help=f"also sweep one of {', '.join(SWEEPABLE)} at the trained ratios",
+    )  # fmt: skip
     ap.add_argument("--hypotheses", type=int, default=5)
     ap.add_argument("--steps", type=int, help="DDIM steps K (default: each model's)")
     ap.add_argument("--timing-runs", type=int, default=5)
@@ -197,7 +225,7 @@ def main() -> None:
                 cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","),
                 [int(v) for v in args.views.split(",")],
             )  # fmt: skip
-        points = _points(cfg, args.keep, args.merge, args.scorings.split(","))
+        points = _points(cfg, args.keep, args.merge, args.scorings.split(","), args.sweep)
         for pt in points:
             _plan(cfg, pt).validate(cfg.model.frames, cfg.model.depth)
         windows = _windows(seqs, cfg, args.timing_windows)
@@ -229,13 +257,18 @@ def _print_table(rows: list[dict], args, h: int, k: int) -> None:
         f"speed: {args.timing_windows} windows per call, median of {args.timing_runs}, "
         f"{torch.get_num_threads()} threads; MPJPE mean +- sd over seeds\n"
     )
-    print("| variant | scoring | keep | merge | infer GMACs | frames/s | MPJPE | P-MPJPE |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| variant | scoring | keep | merge | eta | radius | infer GMACs | frames/s | MPJPE "
+        "| P-MPJPE |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         mark = " (trained)" if r["trained"] and r["scoring"] != "-" else ""
+        graph = (f"{r['graph_threshold']:g} | {r['graph_radius']}" if "graph_radius" in r
+                 else "- | -")  # fmt: skip
         print(
             f"| {r['variant']} | {r['scoring']}{mark} | {r['keep_ratio']:g} | "
-            f"{r['merge_ratio']:g} | {r['infer_gmacs']:.3f} | {r['frames_per_s']:.0f} | "
+            f"{r['merge_ratio']:g} | {graph} | {r['infer_gmacs']:.3f} | {r['frames_per_s']:.0f} | "
             f"{r['mpjpe_mm']:.1f} +- {r['mpjpe_sd']:.1f} | "
             f"{r['p_mpjpe_mm']:.1f} +- {r['p_mpjpe_sd']:.1f} |"
         )
