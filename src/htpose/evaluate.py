@@ -159,6 +159,38 @@ def evaluate(
     return result
 
 
+@torch.no_grad()
+def predict_sequences(
+    model: Denoiser,
+    cfg: Config,
+    sequences: Seq[Sequence],
+    hypotheses: int = 20,
+    steps: int | None = None,
+    flip_test: bool | str = True,
+    seed: int = 0,
+    overlap: float | None = None,
+    batch_windows: int = 16,
+) -> list[np.ndarray]:
+    """The mean of ``hypotheses`` for every frame of every sequence, ``(T, J, 3)`` each,
+    pelvis-relative metres in camera axes: what :func:`evaluate` scores with the same
+    settings (the noise depends on the batching), for analyses of the poses themselves."""
+    steps = cfg.diffusion.sampling_steps if steps is None else steps
+    overlap = cfg.eval.overlap if overlap is None else overlap
+    batch = check_sampling(cfg, (hypotheses,), steps, flip_test, batch_windows)
+    result = EvalResult({("mean", hypotheses): ErrorTable(("mpjpe_mm",))})
+    windows = _cut_windows(sequences, cfg, overlap)
+    sampler = DDIMSampler.from_config(cfg.diffusion, steps)
+    preds = _predict_windows(
+        model, sampler, cfg, sequences, windows, result, _flip(cfg, flip_test), seed, batch,
+        False,
+    )  # fmt: skip
+    out = []
+    for si, seq in enumerate(sequences):
+        pred = blend_windows(preds[("mean", hypotheses)][si], windows.starts[si], len(seq))
+        out.append(pred - pred[:, :1])
+    return out
+
+
 def _predict_windows(
     model: Denoiser,
     sampler: DDIMSampler,
