@@ -11,7 +11,9 @@ hypotheses (the poses ``htpose evaluate`` scores, GT 2D):
 - ``torso``: the angle between predicted and true pelvis-to-thorax vectors, median, degrees.
 
     python benchmarks/global_pose_errors.py --checkpoint A=runs/a/model.safetensors \\
-        --checkpoint B=... --split val --hypotheses 5
+        --checkpoint B=... --tcn peer=runs/study/tcn_s0.safetensors --split val --hypotheses 5
+
+``--tcn`` takes a checkpoint of the peer baseline (``benchmarks/peer_tcn.py``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def frame_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", action="append", required=True, metavar="NAME=PATH")
+    ap.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
+    ap.add_argument("--tcn", action="append", default=[], metavar="NAME=PATH")
     ap.add_argument("--split", default="val")
     ap.add_argument("--subjects", default="S9")
     ap.add_argument("--views", default="0")
@@ -68,26 +71,63 @@ def main() -> None:
           "GT 2D; medians over frames except MPJPE / P-MPJPE (means)\n")  # fmt: skip
     print("| model | action | MPJPE | P-MPJPE | rot (deg) | scale | torso (deg) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    views = [int(v) for v in args.views.split(",")]
     for item in args.checkpoint:
         name, _, path = item.rpartition("=")
         model, cfg, _ = load_model(path)
         seqs = load_sequences(
-            cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","),
-            [int(v) for v in args.views.split(",")],
-        )  # fmt: skip
-        preds = predict_sequences(model, cfg, seqs, args.hypotheses)
-        by_action: dict[str, list[dict]] = defaultdict(list)
-        for pred, seq in zip(preds, seqs):
-            by_action[seq.action].append(frame_errors(pred, seq.joints_3d - seq.joints_3d[:, :1]))
-        by_action["all"] = [e for errs in list(by_action.values()) for e in errs]
-        for action, errs in by_action.items():
-            cat = {k: np.concatenate([e[k] for e in errs]) for k in errs[0]}
-            print(
-                f"| {name or path} | {action} | {cat['mpjpe'].mean():.1f} | "
-                f"{cat['p_mpjpe'].mean():.1f} | {np.median(cat['rot']):.1f} | "
-                f"{np.median(cat['scale']):.3f} | {np.median(cat['torso']):.1f} |",
-                flush=True,
-            )
+            cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","), views
+        )
+        _print_rows(name or path, seqs, predict_sequences(model, cfg, seqs, args.hypotheses))
+    for item in args.tcn:
+        name, _, path = item.rpartition("=")
+        model, data = _load_tcn(path)
+        seqs = load_sequences(
+            data["clips"], data["camera_file"], args.split, args.subjects.split(","), views
+        )
+        preds = [predict_tcn(model, seq, data["normalization"]) for seq in seqs]
+        _print_rows(name or path, seqs, preds)
+
+
+def _load_tcn(path: str):
+    import json
+    import sys
+    from pathlib import Path
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peer_tcn import TemporalConvLifter
+
+    model = TemporalConvLifter()
+    model.load_state_dict(load_file(path))
+    with safe_open(path, "pt") as f:
+        data = json.loads(f.metadata()["data"])["data"]
+    return model.eval(), data
+
+
+def predict_tcn(model, seq, normalization: str) -> np.ndarray:
+    from peer_tcn import predict_tcn as predict
+
+    return predict(model, seq, normalization)
+
+
+def _print_rows(name: str, seqs, preds: list[np.ndarray]) -> None:
+    """One table row per action and one for all frames."""
+    by_action: dict[str, list[dict]] = defaultdict(list)
+    for pred, seq in zip(preds, seqs):
+        true = seq.joints_3d - seq.joints_3d[:, :1]
+        by_action[seq.action].append(frame_errors(pred - pred[:, :1], true))
+    by_action["all"] = [e for errs in list(by_action.values()) for e in errs]
+    for action, errs in by_action.items():
+        cat = {k: np.concatenate([e[k] for e in errs]) for k in errs[0]}
+        print(
+            f"| {name} | {action} | {cat['mpjpe'].mean():.1f} | {cat['p_mpjpe'].mean():.1f} | "
+            f"{np.median(cat['rot']):.1f} | {np.median(cat['scale']):.3f} | "
+            f"{np.median(cat['torso']):.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
