@@ -8,8 +8,11 @@ input (``valid`` convolutions). Training windows come from htpose's own
 :class:`~htpose.data.windows.CaptureSampler` with the diffusion config's ``data`` section
 (cameras, pose augmentation, occlusions, noise, flip, normalisation), 81 + 31 frames long
 so each window trains 32 outputs; loss MPJPE; Adam with cosine decay; stopped after a fixed
-CPU time. At inference each window of 112 frames (edge-padded at clip ends) predicts its 32
-centre frames, normalised per window exactly as in training.
+CPU time (``--minutes``) or a fixed number of steps (``--steps``). Under load (other
+processes on the same cores) a CPU second buys fewer steps, so runs that share the machine
+are compared at a step count measured once on an idle machine. At inference each window of
+112 frames (edge-padded at clip ends) predicts its 32 centre frames, normalised per window
+exactly as in training.
 
     # train for 40 CPU minutes on one thread, with the bundled recipe's data section
     python benchmarks/peer_tcn.py train --config configs/cmu_wide_htp.yaml --minutes 40 \\
@@ -79,7 +82,11 @@ class TemporalConvLifter(nn.Module):
         return out - out[..., :1, :]
 
 
-def train_tcn(cfg: Config, minutes: float, out: Path, seed: int = 0, lr: float = 1e-3) -> dict:
+def train_tcn(
+    cfg: Config, minutes: float | None, out: Path, seed: int = 0, lr: float = 1e-3,
+    steps: int | None = None,
+) -> dict:  # fmt: skip
+    """Train for ``minutes`` of CPU time or for ``steps`` steps (cosine decay over either)."""
     from htpose.train import training_sampler
 
     cfg.model.frames = RECEPTIVE + OUTPUTS - 1
@@ -87,15 +94,16 @@ def train_tcn(cfg: Config, minutes: float, out: Path, seed: int = 0, lr: float =
     torch.manual_seed(seed)
     model = TemporalConvLifter()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    budget = minutes * 60
+    budget = minutes * 60 if steps is None else math.inf
     spent, step, log = 0.0, 0, []
     pad = RECEPTIVE // 2
-    while spent < budget:
+    while spent < budget and (steps is None or step < steps):
         tick = time.process_time()
         rng = np.random.default_rng([seed, step])
         batch = sampler.batch(rng, 64)
-        for g in opt.param_groups:  # cosine over the time budget
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(spent / budget, 1.0)))
+        done = spent / budget if steps is None else step / steps
+        for g in opt.param_groups:  # cosine over the budget
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         pred = model(batch["keypoints_2d"])
         target = batch["joints_3d"][:, pad : pad + OUTPUTS]
         loss = mpjpe(pred, target).mean()
@@ -172,7 +180,9 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--config", required=True, help="its data section is the training recipe")
-    t.add_argument("--minutes", type=float, required=True, help="CPU time budget")
+    budget = t.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float, help="CPU time budget")
+    budget.add_argument("--steps", type=int, help="step budget (batches of 64 windows)")
     t.add_argument("--out", required=True)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
@@ -191,7 +201,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.cmd == "train":
-        print(train_tcn(load_config(args.config), args.minutes, Path(args.out), args.seed))
+        cfg = load_config(args.config)
+        print(train_tcn(cfg, args.minutes, Path(args.out), args.seed, steps=args.steps))
         return
     evaluate_all(args)
 
