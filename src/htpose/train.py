@@ -354,8 +354,8 @@ class _TrainingRun:
     :func:`train` reads as the loop itself.
     """
 
-    def __init__(self, cfg: Config, out: Path, dist_info: Distributed, device: str) -> None:
-        self.cfg, self.files, self.dist, self.device = cfg, _RunFiles(out), dist_info, device
+    def __init__(self, cfg: Config, files: _RunFiles, dist_info: Distributed, device: str) -> None:
+        self.cfg, self.files, self.dist, self.device = cfg, files, dist_info, device
         torch.manual_seed(cfg.train.seed)
         self.model = build_denoiser(cfg.model).to(device)
         self.schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
@@ -531,7 +531,7 @@ def train(
             f"{files.out} already holds a training run; pass --resume to continue it, or "
             "choose another --out (nothing was changed)"
         )
-    run = _TrainingRun(cfg, files.out, dist_info, device)
+    run = _TrainingRun(cfg, files, dist_info, device)
     run.prepare_folder(resumed=resume and run.resume())
     run.distribute()
 
