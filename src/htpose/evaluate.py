@@ -67,13 +67,8 @@ def check_sampling(
     if not 1 <= steps <= cfg.diffusion.timesteps:
         raise HtposeError(f"steps must be in [1, {cfg.diffusion.timesteps}], got {steps}")
     m = cfg.model
-    passes = max(hypotheses) * flip_passes(_flip(cfg, flip_test))
+    passes = max(hypotheses) * flip_passes(flip_mode(flip_test, cfg.diffusion.flip_mode))
     return budget.fit_batch(batch_windows, passes, m.frames, m.joints, m.width, m.heads)
-
-
-def _flip(cfg: Config, flip_test: bool | str) -> str:
-    """The flip mode: ``True`` means the config's default."""
-    return flip_mode(cfg.diffusion.flip_mode if flip_test is True else flip_test)
 
 
 def _check_sequences(sequences: Seq[Sequence], aggregations: Seq[str]) -> None:
@@ -145,8 +140,7 @@ def evaluate(
     windows = _cut_windows(sequences, cfg, overlap)
     sampler = DDIMSampler.from_config(cfg.diffusion, steps)
     preds = _predict_windows(
-        model, sampler, cfg, sequences, windows, result, _flip(cfg, flip_test), seed,
-        batch_windows, progress,
+        model, sampler, cfg, sequences, windows, result, flip_test, seed, batch_windows, progress,
     )  # fmt: skip
     result.frames = sum(len(s) for s in sequences)
     result.mean_errors, result.spread = _errors_and_spread(
@@ -181,8 +175,7 @@ def predict_sequences(
     windows = _cut_windows(sequences, cfg, overlap)
     sampler = DDIMSampler.from_config(cfg.diffusion, steps)
     preds = _predict_windows(
-        model, sampler, cfg, sequences, windows, result, _flip(cfg, flip_test), seed, batch,
-        False,
+        model, sampler, cfg, sequences, windows, result, flip_test, seed, batch, False,
     )  # fmt: skip
     out = []
     for si, seq in enumerate(sequences):
@@ -198,7 +191,7 @@ def _predict_windows(
     sequences: Seq[Sequence],
     windows: _Windows,
     result: EvalResult,
-    flip: str,
+    flip_test: bool | str,
     seed: int,
     batch_windows: int,
     progress: bool,
@@ -210,6 +203,7 @@ def _predict_windows(
     ``result.seconds``.
     """
     frames, device = cfg.model.frames, next(model.parameters()).device
+    flip = flip_mode(flip_test, cfg.diffusion.flip_mode)
     h_max = max(h for _, h in result.tables)
     gen = torch.Generator(device=device).manual_seed(seed)
     counts = [len(p[0]) for p in windows.parts]

@@ -363,7 +363,7 @@ class Lifter:
         """The flip mode (``True``: the model's default) and the windows per model call
         that fit the memory budget."""
         m = self.config.model
-        flip = flip_mode(self.config.diffusion.flip_mode if flip is True else flip)
+        flip = flip_mode(flip, self.config.diffusion.flip_mode)
         passes = hypotheses * flip_passes(flip)
         return flip, budget.fit_batch(batch, passes, m.frames, m.joints, m.width, m.heads)
 

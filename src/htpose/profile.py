@@ -157,7 +157,7 @@ def profile_config(
     h = hypotheses or cfg.diffusion.hypotheses
     k = steps or cfg.diffusion.sampling_steps
     flip = cfg.diffusion.flip_test if flip_test is None else flip_test
-    flip = flip_mode(cfg.diffusion.flip_mode if flip is True else flip)
+    flip = flip_mode(flip, cfg.diffusion.flip_mode)
     check_profile_sizes(cfg, h, k, flip, train_batch, timing_runs)
     model = build_denoiser(cfg.model)
     train_all, train_lin = count_macs(_train_step(model, cfg, train_batch))

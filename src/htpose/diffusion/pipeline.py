@@ -29,10 +29,11 @@ def _denoise(model: Denoiser, y_t: torch.Tensor, t: torch.Tensor, cond) -> torch
     return torch.cat(parts)
 
 
-def flip_mode(flip: bool | str) -> str:
-    """``True`` -> ``"average"``, ``False`` -> ``"none"``; a mode name is checked."""
+def flip_mode(flip: bool | str, default: str = "average") -> str:
+    """``True`` -> ``default`` (a config's ``diffusion.flip_mode``), ``False`` -> ``"none"``;
+    a mode name is checked."""
     if isinstance(flip, bool):
-        return "average" if flip else "none"
+        return flip_mode(default) if flip else "none"
     if flip not in FLIP_MODES:
         raise ValueError(f"flip mode must be one of {', '.join(FLIP_MODES)}, got {flip!r}")
     return flip
