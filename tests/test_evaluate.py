@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from htpose.config import config_from_dict
 from htpose.data.sources import load_sequences
+from htpose.errors import HtposeError
 from htpose.evaluate import evaluate, predict_sequences
 from htpose.metrics import mpjpe
 from htpose.model.denoiser import build_denoiser
@@ -30,6 +32,11 @@ def test_predict_sequences_gives_the_poses_evaluate_scores(small_cmu, cameras_pa
         ])  # fmt: skip
         summary = res.tables[("mean", 3)].summary()
         np.testing.assert_allclose(frames.mean(), summary["mpjpe_mm_all_frames"], rtol=1e-5)
+    for bad in (0.95, -0.1, float("nan")):  # both refuse the same overlaps, before sampling
+        with pytest.raises(HtposeError, match="overlap must be in"):
+            predict_sequences(model, cfg, seqs, hypotheses=1, steps=1, overlap=bad)
+        with pytest.raises(HtposeError, match="overlap must be in"):
+            evaluate(model, cfg, seqs, (1,), 1, progress=False, overlap=bad)
 
 
 def test_global_pose_errors_recover_a_known_turn_and_shrink():

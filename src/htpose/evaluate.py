@@ -21,7 +21,7 @@ from htpose.aggregation import ORACLE_AGGREGATIONS, aggregate
 from htpose.config import MAX_HYPOTHESES, Config
 from htpose.data.camera import normalize_keypoints
 from htpose.data.sequences import DetectorNoise, Sequence, noise_seed, person_scale
-from htpose.data.temporal import blend_windows, split_windows
+from htpose.data.temporal import blend_windows, check_overlap, split_windows
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.errors import HtposeError
@@ -132,8 +132,7 @@ def evaluate(
     """
     overlap = cfg.eval.overlap if overlap is None else overlap
     batch_windows = check_sampling(cfg, hypotheses, steps, flip_test, batch_windows)
-    if not 0.0 <= overlap <= 0.9:
-        raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
+    check_overlap(overlap)
     _check_sequences(sequences, aggregations)
     metrics = ("mpjpe_mm", "p_mpjpe_mm", "mpjve_mm") + (("pck", "auc") if pck else ())
     result = EvalResult({(a, h): ErrorTable(metrics) for a in aggregations for h in hypotheses})
@@ -170,6 +169,7 @@ def predict_sequences(
     settings (the noise depends on the batching), for analyses of the poses themselves."""
     steps = cfg.diffusion.sampling_steps if steps is None else steps
     overlap = cfg.eval.overlap if overlap is None else overlap
+    check_overlap(overlap)
     batch = check_sampling(cfg, (hypotheses,), steps, flip_test, batch_windows)
     result = EvalResult({("mean", hypotheses): ErrorTable(("mpjpe_mm",))})
     windows = _cut_windows(sequences, cfg, overlap)

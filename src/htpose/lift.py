@@ -38,6 +38,7 @@ from htpose.data.keypoints import Keypoints2D, fill_missing
 from htpose.data.temporal import (
     MODEL_FPS,
     blend_grid,
+    check_overlap,
     grid_starts,
     interpolate,
     sample_positions,
@@ -477,8 +478,8 @@ class Lifter:
             raise HtposeError(f"threshold must be in [0, 1], got {threshold}")
         if focal is not None and not 0 < focal <= 1e6:
             raise HtposeError(f"focal length must be in (0, 1e6] pixels, got {focal}")
-        if overlap is not None and not 0.0 <= overlap <= 0.9:
-            raise HtposeError(f"overlap must be in [0, 0.9], got {overlap}")
+        if overlap is not None:
+            check_overlap(overlap)
         if not 0 <= start_frame <= 10**12:
             raise HtposeError(f"start_frame must be in [0, 1e12], got {start_frame}")
 

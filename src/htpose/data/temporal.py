@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from htpose.errors import HtposeError
+
 MODEL_FPS = 50.0
 
 
@@ -35,6 +37,15 @@ def resample(seq: np.ndarray, src_fps: float, dst_fps: float = MODEL_FPS) -> np.
 def window_indices(length: int, start: int, size: int) -> np.ndarray:
     """Frame indices of the window ``[start, start + size)``, clamped to the clip (edge pad)."""
     return np.clip(np.arange(start, start + size), 0, length - 1)
+
+
+MAX_OVERLAP = 0.9  # beyond it nearly every window repeats its neighbour: cost, no gain
+
+
+def check_overlap(overlap: float) -> None:
+    """A caller's window overlap (evaluate, lift): a one-line error outside [0, 0.9]."""
+    if not 0.0 <= overlap <= MAX_OVERLAP:
+        raise HtposeError(f"overlap must be in [0, {MAX_OVERLAP:g}], got {overlap}")
 
 
 def cover_starts(length: int, size: int, overlap: float = 0.0) -> list[int]:
