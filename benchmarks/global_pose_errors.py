@@ -23,6 +23,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from peer_tcn import load_tcn, predict_tcn  # beside this script
 
 from htpose.checkpoint import load_model
 from htpose.data.sources import load_sequences
@@ -81,36 +82,12 @@ def main() -> None:
         _print_rows(name or path, seqs, predict_sequences(model, cfg, seqs, args.hypotheses))
     for item in args.tcn:
         name, _, path = item.rpartition("=")
-        model, data = _load_tcn(path)
+        model, data = load_tcn(path)
         seqs = load_sequences(
             data["clips"], data["camera_file"], args.split, args.subjects.split(","), views
         )
         preds = [predict_tcn(model, seq, data["normalization"]) for seq in seqs]
         _print_rows(name or path, seqs, preds)
-
-
-def _load_tcn(path: str):
-    import json
-    import sys
-    from pathlib import Path
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from peer_tcn import TemporalConvLifter
-
-    model = TemporalConvLifter()
-    model.load_state_dict(load_file(path))
-    with safe_open(path, "pt") as f:
-        data = json.loads(f.metadata()["data"])["data"]
-    return model.eval(), data
-
-
-def predict_tcn(model, seq, normalization: str) -> np.ndarray:
-    from peer_tcn import predict_tcn as predict
-
-    return predict(model, seq, normalization)
 
 
 def _print_rows(name: str, seqs, preds: list[np.ndarray]) -> None:

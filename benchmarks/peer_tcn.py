@@ -162,10 +162,15 @@ def _table(rows: dict[str, dict[str, list[np.ndarray]]]) -> dict[str, dict[str, 
     return out
 
 
-def evaluate_tcn(path: Path, sequences: list[Sequence], normalization: str) -> dict:
+def load_tcn(path: str | Path) -> tuple[TemporalConvLifter, dict]:
+    """A trained peer in eval mode and the config ``data`` section it was trained with."""
     model = TemporalConvLifter()
     model.load_state_dict(load_file(str(path)))
-    model.eval()
+    return model.eval(), json.loads(_metadata(str(path))["data"])["data"]
+
+
+def evaluate_tcn(path: Path, sequences: list[Sequence], normalization: str) -> dict:
+    model, _ = load_tcn(path)
     rows: dict[str, dict[str, list[np.ndarray]]] = {}
     for seq in sequences:
         e, pe = _errors(predict_tcn(model, seq, normalization), seq)
@@ -212,8 +217,7 @@ def evaluate_all(args: argparse.Namespace) -> None:
     from htpose.data.sources import load_sequences
     from htpose.evaluate import evaluate
 
-    meta = json.loads(_metadata(args.tcn)["data"])
-    data = meta["data"]
+    _, data = load_tcn(args.tcn)
     random_cameras = None
     if args.cameras.startswith("random:"):
         _, n, seed = args.cameras.split(":")
