@@ -346,6 +346,14 @@ class _RunFiles:
     def log(self) -> Path:
         return self.out / "metrics.jsonl"
 
+    @property
+    def model(self) -> Path:
+        return self.out / "model.safetensors"
+
+    @property
+    def best(self) -> Path:
+        return self.out / "best.safetensors"
+
 
 class _TrainingRun:
     """The state of one training run: model, optimizer, run folder, clock and best score.
@@ -452,7 +460,7 @@ class _TrainingRun:
             if record["val_mpjpe_mm"] < self.best_mm:
                 self.best_mm = record["val_mpjpe_mm"]
                 meta = {"step": done, "train_seconds": self.elapsed, "val_mpjpe_mm": self.best_mm}
-                save_checkpoint(self.files.out / "best.safetensors", self.model, cfg, meta=meta)
+                save_checkpoint(self.files.best, self.model, cfg, meta=meta)
         _append_log(self.files.log, record)
         return record
 
@@ -476,7 +484,7 @@ class _TrainingRun:
                 os.replace(previous, last)
             raise
         save_checkpoint(
-            self.files.out / "model.safetensors",
+            self.files.model,
             self.model,
             self.cfg,
             meta={"step": step, "train_seconds": self.elapsed},
@@ -557,11 +565,11 @@ def train(
                 bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
         if done % cfg.train.checkpoint_every == 0 or done in (steps, end):
             run.checkpoint(done)
-    if run.start >= steps and not (files.out / "model.safetensors").exists():
+    if run.start >= steps and not files.model.exists():
         run.checkpoint(run.start)
     if dist_info.world > 1:
         _check_ranks_in_sync(run.model, dist_info, files.log, end)
-    return files.out / "model.safetensors"
+    return files.model
 
 
 def _prepare_run_folder(out: Path, cfg: Config) -> None:
