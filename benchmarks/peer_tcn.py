@@ -100,8 +100,8 @@ def train_tcn(
     while spent < budget and (steps is None or step < steps):
         tick = time.process_time()
         rng = np.random.default_rng([seed, step])
-        batch = sampler.batch(rng, 64)
         done = spent / budget if steps is None else step / steps
+        batch = sampler.batch(rng, 64, done)
         for g in opt.param_groups:  # cosine over the budget
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         pred = model(batch["keypoints_2d"])

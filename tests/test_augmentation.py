@@ -218,6 +218,7 @@ def test_novel_protocol_is_reproducible_and_reports_kinds(cmu_path):
         ("model.width=4000000", "model.width"),
         ("diffusion.timesteps=20000000000", "timesteps"),
         ("data.pose.tilt_prob=-0.1", "tilt_prob"),
+        ("data.pose.tilt_from=1.0", "tilt_from"),
         ("data.pose.body_scale=[1.2, 0.6]", "body_scale"),
         ("data.normalization=box", "normalization"),
         ("eval.overlap=0.95", "overlap"),
@@ -231,3 +232,25 @@ def test_bad_augmentation_settings_fail_at_load(override, match):
 def test_old_configs_naming_the_camera_file_still_load():
     cfg = config_from_dict({"data": {"cameras": "cams.json"}})
     assert cfg.data.camera_file == "cams.json" and not cfg.data.cameras.enabled
+
+
+@pytest.mark.parametrize("tilt_from", [0.3, 0.5, 0.9])
+def test_tilt_curriculum_holds_tilts_back_and_changes_nothing_else(tilt_from):
+    """Before ``tilt_from`` of the schedule no window is tilted, after it the sampler draws
+    exactly the windows of a sampler without the curriculum (the tilt draw is always made)."""
+    clips = [_walk(60), _walk(80)[::-1].copy()]
+    plain = CaptureSampler(clips, 27, [], Augmentation(tilt_prob=0.5))
+    staged = CaptureSampler(clips, 27, [], Augmentation(tilt_prob=0.5, tilt_from=tilt_from))
+    upright = CaptureSampler(clips, 27, [], Augmentation(tilt_prob=0.0))
+    rng_seed = int(tilt_from * 100)
+    for progress, twin in ((tilt_from - 0.01, upright), (0.0, upright), (tilt_from, plain)):
+        for k in range(8):
+            got = staged.world_window(np.random.default_rng([rng_seed, k]), progress)
+            want = twin.world_window(np.random.default_rng([rng_seed, k]), progress)
+            assert np.array_equal(got, want)
+    tilted = sum(
+        not np.allclose(plain.world_window(np.random.default_rng([rng_seed, k])),
+                        upright.world_window(np.random.default_rng([rng_seed, k])))
+        for k in range(20)
+    )  # fmt: skip
+    assert tilted > 0  # the comparison above would be empty if nothing were ever tilted

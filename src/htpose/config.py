@@ -118,13 +118,17 @@ class PoseAugConfig:
     """Pose augmentation of training windows (``data.pose``, see :mod:`htpose.data.augment`).
 
     ``tilt_prob``: share of windows rotated about a horizontal axis by up to ``tilt_max``
-    degrees (uniform; 90 is lying down, 180 upside down); ``scale_prob``: share whose bones
-    are scaled by a body factor uniform in ``body_scale`` times ``1 +- bone_jitter`` per bone
-    (left and right alike). Mirroring is ``data.flip_prob``.
+    degrees (uniform; 90 is lying down, 180 upside down); ``tilt_from``: share of
+    ``train.steps`` before which no window is tilted (a curriculum: upright bodies first, as
+    short runs paid for early tilts on upright ones; 0 tilts from the first step);
+    ``scale_prob``: share whose bones are scaled by a body factor uniform in ``body_scale``
+    times ``1 +- bone_jitter`` per bone (left and right alike). Mirroring is
+    ``data.flip_prob``.
     """
 
     tilt_prob: float = 0.0
     tilt_max: float = 180.0
+    tilt_from: float = 0.0
     scale_prob: float = 0.0
     body_scale: list[float] = field(default_factory=lambda: [0.6, 1.15])
     bone_jitter: float = 0.08
@@ -135,6 +139,8 @@ class PoseAugConfig:
                 raise ConfigError(f"data.pose.{name} must be in [0, 1]")
         if not 0.0 <= self.tilt_max <= 180.0:
             raise ConfigError("data.pose.tilt_max must be in [0, 180] degrees")
+        if not 0.0 <= self.tilt_from < 1.0:
+            raise ConfigError("data.pose.tilt_from must be in [0, 1) (a share of train.steps)")
         lo_hi = self.body_scale
         if len(lo_hi) != 2 or not 0.2 <= lo_hi[0] <= lo_hi[1] <= 3.0:
             raise ConfigError("data.pose.body_scale must be [low, high] within [0.2, 3]")

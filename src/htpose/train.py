@@ -68,6 +68,7 @@ def training_sampler(cfg: Config) -> CaptureSampler:
         min_visible=d.cameras.min_visible,
         tilt_prob=d.pose.tilt_prob,
         tilt_max=d.pose.tilt_max,
+        tilt_from=d.pose.tilt_from,
         scale_prob=d.pose.scale_prob,
         body_scale=tuple(d.pose.body_scale),
         bone_jitter=d.pose.bone_jitter,
@@ -421,7 +422,7 @@ class _TrainingRun:
         torch.manual_seed(int(rng.integers(2**62)) + self.dist.rank)
         batch = draw_noise(
             self.schedule,
-            sampler.batch(rng, cfg.train.batch_size),
+            sampler.batch(rng, cfg.train.batch_size, step / cfg.train.steps),
             gen,
             cfg.diffusion.high_noise_share,
         )

@@ -99,6 +99,7 @@ class Augmentation:
     min_visible: float = 0.7
     tilt_prob: float = 0.0
     tilt_max: float = 180.0
+    tilt_from: float = 0.0
     scale_prob: float = 0.0
     body_scale: tuple[float, float] = (0.6, 1.15)
     bone_jitter: float = 0.08
@@ -138,15 +139,18 @@ class CaptureSampler:
         lengths = np.array([len(c) for c in self.clips], dtype=np.float64)
         self.weights = lengths / lengths.sum()
 
-    def world_window(self, rng: np.random.Generator) -> np.ndarray:
-        """A random window ``(F, J, 3)`` of a random clip, pose-augmented."""
+    def world_window(self, rng: np.random.Generator, progress: float = 1.0) -> np.ndarray:
+        """A random window ``(F, J, 3)`` of a random clip, pose-augmented.
+
+        ``progress`` is the share of training done; tilts start at ``aug.tilt_from``. The
+        tilt draw is made either way, so a curriculum changes no other window."""
         clip = self.clips[int(rng.choice(len(self.clips), p=self.weights))]
         start = int(rng.integers(0, max(len(clip) - self.frames, 0) + 1))
         window = clip[window_indices(len(clip), start, self.frames)].astype(np.float64)
         a = self.aug
         if rng.random() < a.scale_prob:
             window = scale_bones(window, rng, a.body_scale, a.bone_jitter)
-        if rng.random() < a.tilt_prob:
+        if rng.random() < a.tilt_prob and progress >= a.tilt_from:
             window = tilt(window, rng, a.tilt_max)
         return window
 
@@ -177,10 +181,14 @@ class CaptureSampler:
         out[start : start + length, list(group)] = False
         return out if out.any(axis=0).all() else seen
 
-    def batch(self, rng: np.random.Generator, size: int) -> dict[str, torch.Tensor]:
+    def batch(
+        self, rng: np.random.Generator, size: int, progress: float = 1.0
+    ) -> dict[str, torch.Tensor]:
+        """``size`` windows: ``keypoints_2d`` ``(B, F, J, 2)``, ``joints_3d`` ``(B, F, J, 3)``
+        (metres, root-relative); ``progress`` as in :meth:`world_window`."""
         kp2d, kp3d = [], []
         for _ in range(size):
-            window = self.world_window(rng)
+            window = self.world_window(rng, progress)
             points, pixels, cam, seen = self.view(window, rng)
             if self.noise is not None and rng.random() < self.aug.noise_prob:
                 pixels = self.noise.apply(pixels, rng, scale=person_scale(pixels))
