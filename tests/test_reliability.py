@@ -366,3 +366,21 @@ def test_legacy_optimizer_state_in_another_order_is_refused_in_one_line(tmp_path
             torch.optim.AdamW(other.parameters()), other,
             {"optim/c.weight/exp_avg": torch.zeros(1)}, groups, tmp_path,
         )  # fmt: skip
+
+
+def test_cpu_time_is_logged_and_carried_across_a_resume(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    config = _yaml(
+        tmp_path, tiny_config, small_cmu, cameras_path, steps=6, checkpoint_every=2, log_every=1
+    )
+    run = tmp_path / "run"
+    assert _train(config, run, "--stop-at", "4") == 0
+    first = read_checkpoint(run / "last.safetensors")[2]
+    assert _train(config, run, "--resume") == 0
+    final = read_checkpoint(run / "model.safetensors")[2]
+    assert 0 < first["cpu_seconds"] < final["cpu_seconds"]
+    assert first["train_seconds"] < final["train_seconds"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cpu = [r["cpu_seconds"] for r in records]
+    assert cpu == sorted(cpu) and cpu[-1] == pytest.approx(final["cpu_seconds"], abs=0.01)
