@@ -36,9 +36,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def tiny_setup(work: Path, steps: int) -> Path:
     full = read_clips(SHARED / "cmu" / "cmu_h36m17.npz")
     train = [n for n in full.splits["train"] if "/walking/" in n][:2]
+    val = full.splits["val"][:1]  # training validates on `val`
     test = [n for n in full.splits["test"] if "/running/" in n][:1]
-    clips = {n: full.clips[n][:240] for n in train + test}
-    write_clips(work / "clips.npz", ClipCollection(clips, full.fps, {"train": train, "test": test}))
+    clips = {n: full.clips[n][:240] for n in train + val + test}
+    splits = {"train": train, "val": val, "test": test}
+    write_clips(work / "clips.npz", ClipCollection(clips, full.fps, splits))
     cfg = {
         "name": "faults",
         "model": {"frames": 9, "width": 16, "depth": 1, "heads": 2, "drop_path": 0.1},
@@ -90,26 +92,12 @@ def checkpoint_step(run: Path) -> int:
     return 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
-    torch.set_num_threads(1)
-    work = Path(tempfile.mkdtemp(prefix="htpose_faults_"))
-    config = tiny_setup(work, args.steps)
-    base = ["train", "--config", str(config), "--no-progress", "--threads", "1"]
-
-    whole = work / "whole"
-    assert cli([*base, "--out", str(whole)]) == 0
-    reference = weights(whole / "model.safetensors")
-
-    run = work / "killed"
+def _kill_and_resume(base: list[str], run: Path, kills: int, rng: random.Random) -> list[int]:
+    """SIGKILL ``kills`` training processes at random moments, each resuming the last; the
+    steps each kill lost (an empty tail: the run finished before the kill)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    lost, kills_done = [], 0
-    for _ in range(args.kills):
+    lost = []
+    for _ in range(kills):
         resumed_from = checkpoint_step(run) if run.exists() else 0
         proc = subprocess.Popen(
             [sys.executable, "-m", "htpose", *base, "--out", str(run), "--resume"],
@@ -123,18 +111,15 @@ def main() -> None:
             break  # finished before this kill
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills_done += 1
         done = max([s for s in logged_steps(run) if s > resumed_from], default=resumed_from)
         lost.append(done - checkpoint_step(run))
-    assert cli([*base, "--out", str(run), "--resume"]) == 0
-    killed = weights(run / "model.safetensors")
-    same = all(torch.equal(reference[k], killed[k]) for k in reference)
-    log_ok = logged_steps(run) == list(range(1, args.steps + 1))
+    return lost
 
-    # Full disk while writing a checkpoint: the error is reported, the last good one stays.
+
+def _full_disk(base: list[str], disk: Path) -> tuple[int, bool, bool]:
+    """Disk full while writing a checkpoint: (exit code, last good one kept, resume works)."""
     import htpose.checkpoint as ck
 
-    disk = work / "disk"
     assert cli([*base, "--out", str(disk), "--stop-at", "10"]) == 0
     good = weights(disk / "last.safetensors")
     real_save = ck.save_file
@@ -148,23 +133,50 @@ def main() -> None:
     ck.save_file = full_disk
     code = cli([*base, "--out", str(disk), "--resume"])
     ck.save_file = real_save
-    disk_kept = all(torch.equal(good[k], v) for k, v in weights(disk / "last.safetensors").items())
-    disk_resumed = cli([*base, "--out", str(disk), "--resume"]) == 0
+    kept = all(torch.equal(good[k], v) for k, v in weights(disk / "last.safetensors").items())
+    return code, kept, cli([*base, "--out", str(disk), "--resume"]) == 0
 
-    # A damaged last checkpoint (cut to a third): resume falls back to the previous one.
-    damaged = work / "damaged"
+
+def _damaged_last(base: list[str], damaged: Path, reference: dict) -> tuple[bool, bool]:
+    """The last checkpoint cut to a third: (resume fell back, final weights as reference)."""
     assert cli([*base, "--out", str(damaged), "--stop-at", "20"]) == 0
     raw = (damaged / "last.safetensors").read_bytes()
     (damaged / "last.safetensors").write_bytes(raw[: len(raw) // 3])
     fell_back = cli([*base, "--out", str(damaged), "--resume"]) == 0
-    damaged_same = all(
+    same = all(
         torch.equal(reference[k], v) for k, v in weights(damaged / "model.safetensors").items()
     )
+    return fell_back, same
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="htpose_faults_"))
+    config = tiny_setup(work, args.steps)
+    base = ["train", "--config", str(config), "--no-progress", "--threads", "1"]
+
+    whole = work / "whole"
+    assert cli([*base, "--out", str(whole)]) == 0
+    reference = weights(whole / "model.safetensors")
+
+    run = work / "killed"
+    lost = _kill_and_resume(base, run, args.kills, random.Random(args.seed))
+    assert cli([*base, "--out", str(run), "--resume"]) == 0
+    killed = weights(run / "model.safetensors")
+    same = all(torch.equal(reference[k], killed[k]) for k in reference)
+    log_ok = logged_steps(run) == list(range(1, args.steps + 1))
+    code, disk_kept, disk_resumed = _full_disk(base, work / "disk")
+    fell_back, damaged_same = _damaged_last(base, work / "damaged", reference)
 
     print("\n| fault | count | outcome | lost |")
     print("| --- | --- | --- | --- |")
     print(
-        f"| SIGKILL at a random moment of training (resumed with --resume) | {kills_done} | "
+        f"| SIGKILL at a random moment of training (resumed with --resume) | {len(lost)} | "
         f"final weights {'bit-identical to' if same else 'DIFFERENT from'} the uninterrupted "
         f"run; metrics.jsonl {'has every step once' if log_ok else 'is WRONG'} | steps since "
         f"the last checkpoint: max {max(lost, default=0)}, mean "

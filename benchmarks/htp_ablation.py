@@ -39,7 +39,7 @@ class _Summary:
         return float(self.values[key])
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="name=checkpoint, the reference first")
     parser.add_argument("--hypotheses", type=int, default=20)
@@ -56,34 +56,11 @@ def main() -> None:
         "jpma) instead of evaluating it here",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return parser.parse_args()
 
-    models = {}
-    for item in args.runs:
-        name, _, path = item.partition("=")
-        models[name] = load_model(path)
-    first_cfg = next(iter(models.values()))[1]
-    views = [int(v) for v in args.views.split(",")]
-    seqs = load_sequences(
-        first_cfg.data.clips,
-        first_cfg.data.camera_file,
-        "test",
-        first_cfg.data.test_subjects,
-        views,
-    )
-    h, k = args.hypotheses, args.steps
 
-    macs = {n: profile_config(cfg, h, k, True, 1) for n, (_, cfg, _) in models.items()}
-
-    # Speed: one real test window per call, models alternating, medians.
-    frames = first_cfg.model.frames
-    cam = seqs[0].camera
-    window = normalize_keypoints(
-        torch.from_numpy(seqs[0].keypoints_2d[:frames]), cam.width, cam.height,
-        first_cfg.data.normalization,
-    )[None]  # fmt: skip
+def _frames_per_second(models: dict, window: torch.Tensor, h: int, k: int, runs: int) -> dict:
+    """Speed on one window ``(1, F, J, 2)``: models alternating, warm, medians of ``runs``."""
     calls = {}
     for n, (model, cfg, _) in models.items():
         sampler = DDIMSampler.from_config(cfg.diffusion, k)
@@ -91,35 +68,35 @@ def main() -> None:
     times: dict[str, list[float]] = {n: [] for n in calls}
     for fn in calls.values():
         fn()
-    for _ in range(args.timing_runs):
+    for _ in range(runs):
         for n, fn in calls.items():
             tick = time.perf_counter()
             fn()
             times[n].append(time.perf_counter() - tick)
-    fps = {n: frames / statistics.median(t) for n, t in times.items()}
+    return {n: window.shape[1] / statistics.median(t) for n, t in times.items()}
 
+
+def _accuracy(args: argparse.Namespace, models: dict, seqs: list) -> dict:
+    """Per variant, the mean and JPMA tables: from ``--accuracy`` files, else evaluated."""
+    h, k = args.hypotheses, args.steps
     acc = {}
     for item in args.accuracy:
         name, _, path = item.partition("=")
         doc = json.loads(Path(path).read_text())
         found = {r["aggregate"]: r for r in doc["results"] if r["hypotheses"] == h}
         acc[name] = {a: _Summary(found[a]) for a in ("mean", "jpma")}
-    if not args.skip_accuracy:
-        for n, (model, cfg, _) in models.items():
-            if n in acc:
-                continue
-            res = evaluate(
-                model, cfg, seqs, [h], k, ["mean", "jpma"], True, 0, cfg.eval.batch_windows
-            )
-            acc[n] = {a: res.tables[(a, h)] for a in ("mean", "jpma")}
+    if args.skip_accuracy:
+        return acc
+    for n, (model, cfg, _) in models.items():
+        if n in acc:
+            continue
+        res = evaluate(model, cfg, seqs, [h], k, ["mean", "jpma"], True, 0, cfg.eval.batch_windows)
+        acc[n] = {a: res.tables[(a, h)] for a in ("mean", "jpma")}
+    return acc
 
+
+def _print_table(models: dict, macs: dict, fps: dict, acc: dict) -> None:
     ref = next(iter(models))
-    print(
-        f"\nH={h}, K={k}, test-time flip; speed: one {frames}-frame window, median of "
-        f"{args.timing_runs} alternating runs, torch threads {torch.get_num_threads()}; "
-        f"accuracy: CMU test split, S9/S11 views {args.views}, GT 2D, "
-        f"{sum(map(len, seqs))} frames\n"
-    )
     print(
         "| variant | infer GMACs (all) | infer reduction | train GMACs (all) | train reduction "
         "| frames/s | speed-up | MPJPE mean | P-MPJPE mean | MPJPE JPMA |"
@@ -145,6 +122,40 @@ def main() -> None:
         else:
             row += ["-", "-", "-"]
         print("| " + " | ".join(row) + " |")
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = {}
+    for item in args.runs:
+        name, _, path = item.partition("=")
+        models[name] = load_model(path)
+    first_cfg = next(iter(models.values()))[1]
+    seqs = load_sequences(
+        first_cfg.data.clips,
+        first_cfg.data.camera_file,
+        "test",
+        first_cfg.data.test_subjects,
+        [int(v) for v in args.views.split(",")],
+    )
+    h, k = args.hypotheses, args.steps
+    macs = {n: profile_config(cfg, h, k, True, 1) for n, (_, cfg, _) in models.items()}
+    frames, cam = first_cfg.model.frames, seqs[0].camera
+    window = normalize_keypoints(
+        torch.from_numpy(seqs[0].keypoints_2d[:frames]), cam.width, cam.height,
+        first_cfg.data.normalization,
+    )[None]  # fmt: skip
+    fps = _frames_per_second(models, window, h, k, args.timing_runs)
+    acc = _accuracy(args, models, seqs)
+    print(
+        f"\nH={h}, K={k}, test-time flip; speed: one {frames}-frame window, median of "
+        f"{args.timing_runs} alternating runs, torch threads {torch.get_num_threads()}; "
+        f"accuracy: CMU test split, S9/S11 views {args.views}, GT 2D, "
+        f"{sum(map(len, seqs))} frames\n"
+    )
+    _print_table(models, macs, fps, acc)
 
 
 if __name__ == "__main__":
