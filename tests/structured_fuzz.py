@@ -128,6 +128,17 @@ def mediapipe_csv(rng: random.Random) -> str:
     return "\n".join(rows) + "\n"
 
 
+def yolo_labels(rng: random.Random) -> str:
+    """One Ultralytics pose label file: a line per person, fractions of a 800x600 image."""
+    lines = []
+    for i in range(rng.randint(1, 3)):
+        pts = np.array(_person(rng, 17, i)).reshape(17, 3) / [800, 600, 1]
+        per = rng.choice([2, 3])
+        vals = [0, 0.5, 0.5, 0.3, 0.8, *pts[:, :per].reshape(-1)]
+        lines.append(" ".join(f"{v:.5f}" for v in vals + ([0.9] if rng.random() < 0.5 else [])))
+    return "\n".join(lines) + "\n"
+
+
 def numpy_keypoints(rng: random.Random) -> dict[str, np.ndarray]:
     t = rng.randint(1, 40)
     kp = np.array([_person(rng, 17, i) for i in range(t)]).reshape(t, 17, 3)
@@ -338,6 +349,16 @@ def write_case(reader: str, rng: random.Random, folder: Path, real_cameras: dict
             lines[i] = ",".join(cells)
         data = ("\n".join(lines) + "\n").encode()
         path.write_bytes(mutate_bytes(data, rng) if rng.random() < 0.1 else data)
+    elif reader == "yolo":
+        path = folder / "labels"
+        path.mkdir()
+        for n in range(rng.randint(1, 5)):
+            words = yolo_labels(rng).split(" ")
+            for _ in range(rng.randint(0, 2)):
+                words[rng.randrange(len(words))] = str(rng.choice(EXTREMES))
+            data = " ".join(words).encode()
+            name = f"clip_{rng.randint(1, 12)}.txt" if rng.random() < 0.8 else f"{n}a.txt"
+            (path / name).write_bytes(mutate_bytes(data, rng) if rng.random() < 0.1 else data)
     elif reader == "numpy_npz":
         path = folder / "kp.npz"
         arrays = numpy_keypoints(rng)
@@ -370,7 +391,7 @@ def write_case(reader: str, rng: random.Random, folder: Path, real_cameras: dict
 
 READERS = (
     "coco_results", "coco_dataset", "mmpose", "openpose", "mediapipe_json", "mediapipe_csv",
-    "numpy_npz", "cameras", "config", "clips",
+    "yolo", "numpy_npz", "cameras", "config", "clips",
 )  # fmt: skip
 
 
@@ -388,10 +409,10 @@ def read_case(reader: str, path: Path) -> Any:
         from htpose.data.keypoints import read_keypoints
 
         return read_keypoints(path, "mediapipe")
-    if reader == "numpy_npz":
+    if reader in ("numpy_npz", "yolo"):
         from htpose.data.keypoints import read_keypoints
 
-        return read_keypoints(path, "numpy")
+        return read_keypoints(path, "numpy" if reader == "numpy_npz" else "yolo")
     if reader == "cameras":
         from htpose.data.camera import load_h36m_cameras
 

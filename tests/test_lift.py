@@ -188,6 +188,74 @@ def test_mediapipe_json_and_csv(tmp_path):
     np.testing.assert_allclose(kp2.pixels, kp.pixels, atol=1e-9)
 
 
+def _yolo_line(frame: np.ndarray, w: float, h: float, conf: float, channels: int) -> str:
+    """One Ultralytics pose label line: class, box, 17 keypoints, box confidence."""
+    pts = frame / [w, h]
+    lo, hi = pts.min(0), pts.max(0)
+    box = [*(lo + hi) / 2, *(hi - lo)]
+    kps = np.c_[pts, np.full(17, 0.9)][:, :channels].reshape(-1)
+    return " ".join(f"{v:.6f}" for v in [0, *box, *kps, conf])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_yolo_label_folder_numbers_frames_by_name_and_follows_one_person(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    frames = int(rng.integers(8, 30))
+    pose = _pose(frames)
+    w, h = 1920.0, 1080.0
+    coco = _coco17(pose)
+    first = int(rng.integers(1, 5))  # Ultralytics numbers a video's frames from 1
+    missing = set(rng.choice(np.arange(1, frames - 1), size=3, replace=False).tolist())
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for i in range(frames):
+        if i in missing:
+            continue  # nobody detected: Ultralytics writes no file
+        far = coco[i] + [700, 0]
+        lines = [_yolo_line(far, w, h, 0.5, 3), _yolo_line(coco[i], w, h, 0.9, 3)]
+        if i == 0:
+            lines = lines[::-1]
+        (folder / f"clip_{first + i}.txt").write_text("\n".join(lines) + "\n")
+    kp = read_keypoints(folder)
+    assert kp.normalized and kp.source == "coco17" and len(kp) == frames
+    present = [i for i in range(frames) if i not in missing]
+    np.testing.assert_allclose(kp.pixels[present] * [w, h], pose[present], atol=1e-2)
+    assert np.isnan(kp.pixels[sorted(missing)]).all() and (kp.scores[sorted(missing)] == 0).all()
+    # Two-value keypoints, one file; a keypoint at (0, 0) is YOLO's "not found".
+    lines = [_yolo_line(c, w, h, 0.8, 2) for c in coco[:1]]
+    fields = lines[0].split()
+    fields[5 + 2 * 9 : 5 + 2 * 9 + 2] = ["0", "0"]  # COCO 9: left wrist
+    one = tmp_path / "frame.txt"
+    one.write_text(" ".join(fields))
+    kp = read_keypoints(one)
+    assert kp.scores[0, J["l_wrist"]] == 0 and np.isnan(kp.pixels[0, J["l_wrist"]]).all()
+    wrist = kp.pixels[0, J["r_wrist"]] * [w, h]
+    np.testing.assert_allclose(wrist, pose[0, J["r_wrist"]], atol=1e-2)
+
+
+def test_yolo_labels_lift_with_the_image_size_and_refuse_bad_lines(tmp_path, capsys):
+    pose = _pose(12)
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for i, frame in enumerate(_coco17(pose)):
+        (folder / f"v_{i + 1}.txt").write_text(_yolo_line(frame, 1280, 720, 0.9, 3))
+    out = tmp_path / "motion.npz"
+    opts = ["--hypotheses", "1", "--fps", "30", "--no-progress"]
+    assert main(["lift", str(folder), "-o", str(out), *opts]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("htpose: error:") and "--width" in err and "\n" not in err
+    assert not out.exists()
+    size = ["--width", "1280", "--height", "720"]
+    assert main(["lift", str(folder), "-o", str(out), *size, *opts]) == 0
+    result = load_result(out)
+    np.testing.assert_allclose(result.keypoints_2d, pose, atol=0.05)
+    for bad, message in (("0 0.5 0.5 0.1 0.2", "56 or 39"), ("x" * 56, "56 or 39"),
+                         (" ".join(["nan"] * 55 + ["y"]), "line 1")):  # fmt: skip
+        (folder / "v_3.txt").write_text(bad)
+        with pytest.raises(DataError, match=message):
+            read_keypoints(folder)
+
+
 def test_numpy_inputs(tmp_path):
     pose = _pose()
     np.save(tmp_path / "k.npy", pose)

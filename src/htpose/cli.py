@@ -919,12 +919,14 @@ def _add_evaluate_command(sub) -> None:
 
 
 def _add_lift_command(sub) -> None:
-    p = sub.add_parser("lift", help="lift your 2D keypoints (COCO, OpenPose, MediaPipe, npy) to 3D")
-    p.add_argument("input", help="keypoints file or OpenPose folder")
+    p = sub.add_parser(
+        "lift", help="lift your 2D keypoints (COCO, OpenPose, MediaPipe, YOLO, npy) to 3D"
+    )
+    p.add_argument("input", help="keypoints file, or a folder of OpenPose .json / YOLO .txt")
     p.add_argument("-o", "--output", required=True, help="result .npz")
     p.add_argument(
         "--format",
-        choices=("coco", "openpose", "mediapipe", "numpy"),
+        choices=("coco", "openpose", "mediapipe", "yolo", "numpy"),
         help="input format (default: detected)",
     )
     p.add_argument(

@@ -318,8 +318,8 @@ class Lifter:
             src_fps, hypotheses, steps, aggregate, batch, threshold, focal, overlap, start_frame
         )
         pixels = kp.pixels.astype(np.float64)
-        if width is not None and kp.source == "mediapipe33":
-            pixels = pixels * np.array([width, height])  # landmarks are fractions of the image
+        if width is not None and kp.normalized:
+            pixels = pixels * np.array([width, height])  # fractions of the image
         filled_px, filled = fill_missing(pixels, kp.scores, threshold)
         _check_in_image(filled_px, width, height)
         first, lo, w = stream_positions(len(filled_px), src_fps, start_frame)
@@ -489,10 +489,10 @@ class Lifter:
             w, h = size
         elif kp.width and kp.height:
             w, h = kp.width, kp.height
-        elif kp.source == "mediapipe33":
+        elif kp.normalized:
             raise DataError(
-                "MediaPipe landmarks are fractions of the image; give the image size "
-                "(--width and --height)"
+                f"these keypoints ({kp.source}) are fractions of the image; give the image "
+                "size (--width and --height)"
             )
         else:
             raise DataError("the image size is not in the file; give it (--width and --height)")

@@ -15,6 +15,12 @@ Supported inputs (``read_keypoints`` picks by content, ``fmt`` forces one):
   ``visibility``; JSON (a list of frames, each a list of landmark objects or
   ``{"landmarks": [...]}``) or CSV (one row per frame: optional ``frame`` column, then
   ``x, y, z, visibility`` or ``x, y, visibility`` per landmark; header optional).
+- ``yolo``: Ultralytics YOLO pose predictions saved as text (``save_txt=True``): a folder of
+  per-frame ``.txt`` files (or one file), one line per person: ``class cx cy w h`` then 17
+  COCO keypoints as ``x y`` or ``x y conf``, all fractions of the image, optionally the box
+  confidence last. Files named ``<stem>_<n>.txt`` (how Ultralytics names a video's frames)
+  are frame ``n``, and frames without a file (nobody detected) are missing; other names
+  are frames in natural order. A keypoint at ``(0, 0)`` is missing.
 - ``numpy``: ``.npy`` ``(T, 17, 2|3)`` already in Human3.6M-17 order (third channel: score), or
   ``.npz`` with ``keypoints`` (+ optional ``scores``, ``fps``, ``width``, ``height``).
 
@@ -43,7 +49,7 @@ from htpose.errors import DataError
 from htpose.io import numeric_array, open_npz, read_json, read_npz_array, read_text
 from htpose.skeleton import JOINT_NAMES, NUM_JOINTS
 
-FORMATS = ("coco", "openpose", "mediapipe", "numpy")
+FORMATS = ("coco", "openpose", "mediapipe", "yolo", "numpy")
 
 # Each H36M joint as the mean of source keypoints (per format), "spine" handled apart.
 _COCO17 = {
@@ -98,7 +104,8 @@ class Keypoints2D:
 
     ``pixels`` ``(T, 17, 2)`` (NaN where the joint is missing), ``scores`` ``(T, 17)`` in [0, 1]
     (0 where missing); ``fps``, ``width``, ``height`` when the file says; ``source`` the format
-    and layout read.
+    and layout read; ``normalized``: ``pixels`` are fractions of the image (MediaPipe, YOLO),
+    to be multiplied by the image size.
     """
 
     pixels: np.ndarray
@@ -107,6 +114,7 @@ class Keypoints2D:
     width: int | None = None
     height: int | None = None
     source: str = ""
+    normalized: bool = False
 
     def __len__(self) -> int:
         return len(self.pixels)
@@ -431,7 +439,7 @@ def read_mediapipe(path: Path, layout: str | None = None) -> Keypoints2D:
         pts = np.stack([_mediapipe_landmarks(f, f"{path}: frame {i}") for i, f in enumerate(doc)])
     xy, sc = to_h36m(pts, "mediapipe33")
     # Landmarks are fractions of the image: flagged by width/height of None.
-    return Keypoints2D(xy, sc, None, None, None, "mediapipe33")
+    return Keypoints2D(xy, sc, None, None, None, "mediapipe33", normalized=True)
 
 
 def _mediapipe_csv(path: Path) -> np.ndarray:
@@ -462,6 +470,61 @@ def _mediapipe_csv(path: Path) -> np.ndarray:
     values = values.reshape(len(rows), 33, per)
     pts = np.concatenate([values[..., :2], values[..., per - 1 : per]], axis=-1)
     return np.stack([_points(p, 33, 3, f"{path}: row {i}") for i, p in enumerate(pts)])
+
+
+# Numbers per YOLO pose line: class + box (5), 17 keypoints of (x, y, conf) or (x, y), and
+# optionally the box confidence; value: values per keypoint.
+_YOLO_LINE = {56: 3, 57: 3, 39: 2, 40: 2}
+
+
+def _yolo_frame(path: Path) -> list[np.ndarray]:
+    """The people ``(17, 3)`` of one YOLO pose label file (fractions of the image)."""
+    people = []
+    for n, line in enumerate(read_text(path, "YOLO label file").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in _YOLO_LINE:
+            raise DataError(
+                f"{path}: line {n} has {len(fields)} numbers; a YOLO pose line has class, box "
+                "and 17 keypoints (56 or 39, +1 with the box confidence)"
+            )
+        try:
+            values = [float(v) for v in fields]
+        except ValueError as exc:
+            raise DataError(f"{path}: line {n}: {exc}") from exc
+        per = _YOLO_LINE[len(fields)]
+        person = _points(values[5 : 5 + 17 * per], 17, per, f"{path}: line {n}")
+        person[(person[:, 0] == 0) & (person[:, 1] == 0), 2] = 0.0  # YOLO's "not found"
+        people.append(person)
+    return people
+
+
+def _yolo_frame_ids(files: list[Path]) -> list[int | str]:
+    """``<stem>_<n>`` names of one stem are frame numbers; anything else, the names."""
+    found = [re.fullmatch(r"(.*)_(\d+)", f.stem) for f in files]
+    if all(found) and len({m.group(1) for m in found}) == 1:
+        return [int(m.group(2)) for m in found]
+    return [f.stem for f in files]
+
+
+def read_yolo(path: Path, layout: str | None = None) -> Keypoints2D:
+    if layout not in (None, "coco17"):
+        raise DataError(f"YOLO pose keypoints are the coco17 layout, not {layout}")
+    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"{path}: no YOLO .txt label files in this folder")
+    ids, people = [], []
+    for f, fid in zip(files, _yolo_frame_ids(files)):
+        found = _yolo_frame(f)
+        ids += [fid] * max(len(found), 1)
+        people += found or [None]
+    order, frames = _frames_from_ids(ids, people)
+    frames = [[p for p in frame if p is not None] for frame in frames]
+    if not any(frames):
+        raise DataError(f"{path}: no person in any frame")
+    xy, sc = to_h36m(_track(frames, 17), "coco17")
+    return Keypoints2D(xy, sc, None, None, None, "coco17", normalized=True)
 
 
 def _is_number(text: str) -> bool:
@@ -530,16 +593,19 @@ def read_numpy(path: Path, layout: str | None = None) -> Keypoints2D:
 def detect_keypoint_format(path: Path) -> str:
     """Guess the format of a keypoints file or folder from its name and content."""
     if path.is_dir():
-        return "openpose"
+        has_txt = next(path.glob("*.txt"), None) is not None
+        return "yolo" if has_txt and next(path.glob("*.json"), None) is None else "openpose"
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         return "numpy"
     if suffix == ".csv":
         return "mediapipe"
+    if suffix == ".txt":
+        return "yolo"
     if suffix != ".json":
         raise DataError(
             f"{path}: unknown keypoint format {suffix or '(no extension)'!r}; use a COCO, "
-            "OpenPose or MediaPipe .json, a MediaPipe .csv, or a .npy/.npz"
+            "OpenPose or MediaPipe .json, a MediaPipe .csv, YOLO .txt labels, or a .npy/.npz"
         )
     doc = read_json(path, "keypoints file")
     if isinstance(doc, dict) and "people" in doc:
@@ -580,6 +646,7 @@ def read_keypoints(
         "coco": read_coco,
         "openpose": read_openpose,
         "mediapipe": read_mediapipe,
+        "yolo": read_yolo,
         "numpy": read_numpy,
     }
     if fmt not in readers:
