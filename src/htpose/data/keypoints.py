@@ -18,7 +18,8 @@ Supported inputs (``read_keypoints`` picks by content, ``fmt`` forces one):
 - ``yolo``: Ultralytics YOLO pose predictions saved as text (``save_txt=True``): a folder of
   per-frame ``.txt`` files (or one file), one line per person: ``class cx cy w h`` then 17
   COCO keypoints as ``x y`` or ``x y conf``, all fractions of the image, optionally the box
-  confidence last. Files named ``<stem>_<n>.txt`` (how Ultralytics names a video's frames)
+  confidence last (a YOLO *dataset*'s 0/1/2 visibility flags read as 0 = missing, else
+  seen). Files named ``<stem>_<n>.txt`` (how Ultralytics names a video's frames)
   are frame ``n``, and frames without a file (nobody detected) are missing; other names
   are frames in natural order. A keypoint at ``(0, 0)`` is missing.
 - ``numpy``: ``.npy`` ``(T, 17, 2|3)`` already in Human3.6M-17 order (third channel: score), or
