@@ -120,9 +120,20 @@ def cases(tmp: Path) -> list[tuple[str, list[str], list[Path]]]:
     kp_json = tmp / "kp.json"
     kp_json.write_text(json.dumps([{"image_id": i, "keypoints": [400.0 + i, 300.0, 0.9] * 17}
                                    for i in range(20)]))  # fmt: skip
+    yolo = tmp / "labels"
+    yolo.mkdir()
+    (yolo / "v_1.txt").write_text(" ".join(["0.5"] * 56) + "\n")
+    (yolo / "v_2.txt").write_text(" ".join(["0.5"] * 1_000_000))  # a 4 MB line
+    (tmp / "inf.txt").write_text(" ".join(["1e400"] * 57))
+    os.symlink("/dev/zero", tmp / "zero.txt")
     lift = ["-m", "htpose", "lift"]
     out = str(tmp / "out.npz")
     return [
+        ("lift YOLO folder with a 1e6-number line", [*lift, str(yolo), "-o", out, "--width",
+         "640", "--height", "480"], [yolo / "v_1.txt"]),
+        ("lift YOLO label of infinities", [*lift, str(tmp / "inf.txt"), "-o", out, "--width",
+         "640", "--height", "480"], []),
+        ("lift YOLO .txt -> /dev/zero", [*lift, str(tmp / "zero.txt"), "-o", out], []),
         ("convert-h36m crafted pickle", ["-m", "htpose", "convert-h36m",
          str(_pickle_npz(tmp / "p3d.npz", "positions_3d", m)), "--out", str(tmp / "c.npz")], []),
         ("evaluate --data crafted pickle", ["-m", "htpose", "evaluate", "--data",

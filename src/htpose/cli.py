@@ -510,12 +510,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     keypoints = read_keypoints(args.input, args.format, args.layout)
     fps = args.fps if args.fps is not None else keypoints.fps
-    if fps is None:
-        print(
-            f"htpose: note: the input has no frame rate; assuming {DEFAULT_FPS:g} fps (pass --fps)",
-            file=sys.stderr,
-        )
-        fps = DEFAULT_FPS
+    assumed_fps = fps is None
+    fps = DEFAULT_FPS if assumed_fps else fps
     size = (args.width, args.height) if args.width and args.height else None
     if (args.width is None) != (args.height is None):
         raise HtposeError("give both --width and --height")
@@ -539,6 +535,12 @@ def cmd_lift(args: argparse.Namespace) -> int:
         start_frame=args.start_frame,
     )
     _write_outputs(result, outputs, targets, args)
+    if assumed_fps:  # after the lift, so that a refused input still gets one error line
+        print(
+            f"htpose: note: the input has no frame rate; {DEFAULT_FPS:g} fps was assumed "
+            "(pass --fps)",
+            file=sys.stderr,
+        )
     _warn_if_implausible(keypoints, "check --layout")
     _print_lift_summary(result, keypoints.source, time.perf_counter() - tick, targets)
     return 0
