@@ -221,12 +221,15 @@ def test_profile_side_by_side_json(tmp_path, tiny_config, capsys):
     doc = json.loads(capsys.readouterr().out)
     for side in ("baseline", "pruned"):
         assert set(doc[side]) >= {"params_m", "train_gmacs", "infer_gmacs", "fps"}
-        assert doc[side]["fps"] > 0
+        assert doc[side]["fps"] > 0 and doc[side]["train_step_s"] > 0
+        assert doc[side]["infer_peak_mib"] is None  # measured on a GPU only
     assert 0.3 < doc["infer_macs_reduction"] < 1 and 0.3 < doc["train_macs_reduction"] < 1
     assert doc["infer_macs_reduction"] == pytest.approx(
         1 - doc["pruned"]["infer_gmacs"] / doc["baseline"]["infer_gmacs"]
     )
     assert doc["speedup"] == pytest.approx(doc["pruned"]["fps"] / doc["baseline"]["fps"])
+    steps = doc["baseline"]["train_step_s"], doc["pruned"]["train_step_s"]
+    assert doc["train_speedup"] == pytest.approx(steps[0] / steps[1])
     _one_line_error(capsys, main(["profile", "--baseline", str(paths[0])]), "go together")
 
 

@@ -384,3 +384,71 @@ def test_cpu_time_is_logged_and_carried_across_a_resume(
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     cpu = [r["cpu_seconds"] for r in records]
     assert cpu == sorted(cpu) and cpu[-1] == pytest.approx(final["cpu_seconds"], abs=0.01)
+
+
+def test_loader_workers_make_the_same_run_and_resume_the_same(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=5, checkpoint_every=2)
+    assert _train(config, tmp_path / "here") == 0
+    workers = ("--set", "train.loader_workers=2")
+    assert _train(config, tmp_path / "ahead", *workers) == 0
+    assert _train(config, tmp_path / "split", *workers, "--stop-at", "3") == 0
+    assert _train(config, tmp_path / "split", *workers, "--resume") == 0
+    reference = _weights(tmp_path / "here" / "model.safetensors")
+    for name in ("ahead", "split"):
+        _assert_same(reference, _weights(tmp_path / name / "model.safetensors"))
+    losses = {
+        name: [json.loads(x).get("loss_mm") for x in (tmp_path / name / "metrics.jsonl").open()]
+        for name in ("here", "ahead", "split")
+    }
+    assert losses["here"] == losses["ahead"] == losses["split"]
+
+
+def test_minutes_sizes_the_run_and_records_the_steps(
+    tmp_path, tiny_config, small_cmu, cameras_path, capsys
+):
+    config = _yaml(
+        tmp_path, tiny_config, small_cmu, cameras_path, steps=10**6, warmup_steps=50, log_every=5
+    )
+    run = tmp_path / "run"
+    assert _train(config, run, "--minutes", "0.05") == 0
+    chosen = [r for r in map(json.loads, (run / "metrics.jsonl").open()) if "steps_chosen" in r]
+    assert len(chosen) == 1 and chosen[0]["step"] == 40
+    steps = chosen[0]["steps_chosen"]
+    assert 40 <= steps < 10**6
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["steps"] == steps
+    assert read_checkpoint(run / "model.safetensors")[2]["step"] == steps
+    assert "steps fit the time given" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, warmup",
+    [
+        (("--minutes", "0"), 50),
+        (("--minutes", "nan"), 50),
+        (("--minutes", "1", "--stop-at", "3"), 50),
+        (("--minutes", "1"), 10),
+    ],
+)
+def test_bad_time_budgets_are_one_line_errors(
+    tmp_path, tiny_config, small_cmu, cameras_path, capsys, extra, warmup
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, warmup_steps=warmup)
+    assert _train(config, tmp_path / "run", *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("htpose: error:") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_minutes_refuses_to_resize_a_run_in_progress(
+    tmp_path, tiny_config, small_cmu, cameras_path, capsys
+):
+    config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=60, warmup_steps=50)
+    run = tmp_path / "run"
+    assert _train(config, run, "--stop-at", "2") == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert _train(config, run, "--resume", "--minutes", "1") == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -158,6 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         stop_at=args.stop_at,
         device=args.device,
+        minutes=args.minutes,
     )
     if os.environ.get("RANK", "0") != "0":
         return 0
@@ -362,6 +363,9 @@ def _print_comparison(doc: dict, baseline: str, pruned: str) -> None:
         ("inference MACs, all (G)", "infer_gmacs", "{:.2f}"),
         ("inference MACs, linear (G)", "infer_gmacs_linear", "{:.2f}"),
         ("inference frames/s", "fps", "{:.2f}"),
+        (f"train step s (batch {doc['train_batch']})", "train_step_s", "{:.4f}"),
+        ("inference peak MiB", "infer_peak_mib", "{:.0f}"),
+        ("train step peak MiB", "train_peak_mib", "{:.0f}"),
     ]
     print(
         f"H={doc['hypotheses']}, K={doc['steps']}, flip {doc['flip_test']}, one window; "
@@ -383,6 +387,8 @@ def _print_comparison(doc: dict, baseline: str, pruned: str) -> None:
     )
     if doc["speedup"]:
         print(f"inference speed-up:       {doc['speedup']:.2f}x")
+    if doc["train_speedup"]:
+        print(f"training step speed-up:   {doc['train_speedup']:.2f}x")
     print(f"baseline {baseline}; pruned {pruned}")
 
 
@@ -842,6 +848,12 @@ def _add_train_command(sub) -> None:
         "--seed", type=_seed, help="override train.seed (runs are reproducible per seed)"
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda (under torchrun: one GPU per rank)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="size a new run to end within this many minutes (sets train.steps from the "
+        "first steps' speed)",
+    )
     p.add_argument("--threads", type=_positive_int, help="CPU threads")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)

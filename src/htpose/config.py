@@ -205,7 +205,13 @@ class DiffusionConfig:
 @dataclass
 class TrainConfig:
     """Optimisation. ``lr_schedule`` ``"exponential"`` multiplies the rate by ``lr_decay``
-    every ``decay_every`` steps (D3DP: x0.993 per epoch); ``"cosine"`` anneals to zero."""
+    every ``decay_every`` steps (D3DP: x0.993 per epoch); ``"cosine"`` anneals to zero.
+
+    ``loader_workers``: processes that make the training batches ahead of the step (0: the
+    training process makes each when it is due). Each step's batch is seeded by
+    ``(seed, step)``, so the run is the same with any number; on a GPU the augmentation on
+    the CPU is otherwise what the step waits for.
+    """
 
     steps: int = 2000
     batch_size: int = 16
@@ -221,6 +227,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     val_every: int = 500
     val_windows: int = 64
+    loader_workers: int = 0
 
 
 @dataclass
@@ -292,6 +299,8 @@ class Config:
                 raise ConfigError(f"train.{name} must be at least 1")
         if t.warmup_steps < 0 or t.seed < 0:
             raise ConfigError("train.warmup_steps and train.seed must be >= 0")
+        if not 0 <= t.loader_workers <= 64:
+            raise ConfigError(f"train.loader_workers must be in [0, 64], got {t.loader_workers}")
         n = self.data.noise
         if min(n.jitter_px, n.drift_px, n.outlier_px) < 0 or not 0 <= n.outlier_prob <= 1:
             raise ConfigError("data.noise sizes must be >= 0 and outlier_prob in [0, 1]")

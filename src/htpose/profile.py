@@ -40,6 +40,11 @@ class Profile:
     infer_gmacs: float
     infer_gmacs_linear: float
     fps: float | None = None
+    train_step_s: float | None = None
+    # Peak GPU memory of one call above what was allocated before it (weights and
+    # optimizer-free state of both models), MiB; None on the CPU.
+    infer_peak_mib: float | None = None
+    train_peak_mib: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         return dict(self.__dict__)
@@ -71,9 +76,9 @@ def _inputs(cfg: Config, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     ) * 0.3
 
 
-def _train_step(model: Denoiser, cfg: Config, batch: int):
-    x, y = _inputs(cfg, batch)
-    t = torch.randint(0, cfg.diffusion.timesteps, (batch,))
+def _train_step(model: Denoiser, cfg: Config, batch: int, device: str = "cpu"):
+    x, y = (v.to(device) for v in _inputs(cfg, batch))
+    t = torch.randint(0, cfg.diffusion.timesteps, (batch,)).to(device)
 
     def run() -> None:
         model.train()
@@ -185,8 +190,9 @@ def compare(
     timing_runs: int = 5,
     device: str = "cpu",
 ) -> dict:
-    """Baseline and pruned side by side: MACs of each, and inference speed timed alternately
-    in this process (one baseline run, one pruned run, repeated; medians), with the ratios."""
+    """Baseline and pruned side by side: MACs of each, and the inference speed and training
+    step time timed alternately in this process (one baseline run, one pruned run, repeated;
+    medians; on a GPU also peak memory), with the ratios."""
     if baseline.model.frames != pruned.model.frames:
         raise ValueError("the two configs must use the same window length")
     h = hypotheses or baseline.diffusion.hypotheses
@@ -194,20 +200,8 @@ def compare(
     flip = baseline.diffusion.flip_mode if baseline.diffusion.flip_test else "none"
     profiles = [profile_config(c, h, k, flip, train_batch) for c in (baseline, pruned)]
     if timing_runs > 0:
-        runs = []
-        for cfg in (baseline, pruned):
-            model = build_denoiser(cfg.model).to(device)
-            runs.append(_inference(model, cfg, h, k, flip, device))
-        times: list[list[float]] = [[], []]
-        for fn in runs:  # warm-up
-            fn()
-        for _ in range(timing_runs):
-            for i, fn in enumerate(runs):
-                tick = time.perf_counter()
-                fn()
-                times[i].append(time.perf_counter() - tick)
-        for prof, t in zip(profiles, times):
-            prof.fps = baseline.model.frames / statistics.median(t)
+        pair = (baseline, pruned)
+        _time_side_by_side(pair, profiles, h, k, flip, train_batch, timing_runs, device)
     base, prun = profiles
     keys = (
         "params_m",
@@ -216,6 +210,9 @@ def compare(
         "infer_gmacs",
         "infer_gmacs_linear",
         "fps",
+        "train_step_s",
+        "infer_peak_mib",
+        "train_peak_mib",
     )
     return {
         "baseline": {k_: getattr(base, k_) for k_ in keys},
@@ -225,6 +222,7 @@ def compare(
         "infer_macs_reduction_linear": 1 - prun.infer_gmacs_linear / base.infer_gmacs_linear,
         "train_macs_reduction_linear": 1 - prun.train_gmacs_linear / base.train_gmacs_linear,
         "speedup": (prun.fps / base.fps) if base.fps and prun.fps else None,
+        "train_speedup": (base.train_step_s / prun.train_step_s) if prun.train_step_s else None,
         "hypotheses": h,
         "steps": k,
         "flip_test": flip,
@@ -232,6 +230,60 @@ def compare(
         "timing_runs": timing_runs,
         "device": device,
     }
+
+
+def _time_side_by_side(
+    cfgs: tuple[Config, Config],
+    profiles: list[Profile],
+    hypotheses: int,
+    steps: int,
+    flip: str,
+    train_batch: int,
+    runs: int,
+    device: str,
+) -> None:
+    """Inference speed and the time of one training step of both models, alternating
+    (baseline, pruned, baseline, ...) so that both see the same machine state; medians.
+    On a GPU also the peak memory of each."""
+    calls = []
+    for cfg in cfgs:
+        model = build_denoiser(cfg.model).to(device)
+        calls.append(
+            (_inference(model, cfg, hypotheses, steps, flip, device),
+             _train_step(model, cfg, train_batch, device))
+        )  # fmt: skip
+    for infer, step in calls:  # warm-up
+        infer(), step()
+    infer_t: list[list[tuple[float, float | None]]] = [[], []]
+    step_t: list[list[tuple[float, float | None]]] = [[], []]
+    for _ in range(runs):
+        for i, (infer, step) in enumerate(calls):
+            infer_t[i].append(_timed(infer, device))
+            step_t[i].append(_timed(step, device))
+    for prof, cfg, inf, stp in zip(profiles, cfgs, infer_t, step_t):
+        prof.fps = cfg.model.frames / statistics.median(t for t, _ in inf)
+        prof.train_step_s = statistics.median(t for t, _ in stp)
+        if device.startswith("cuda"):
+            prof.infer_peak_mib = max(m for _, m in inf)
+            prof.train_peak_mib = max(m for _, m in stp)
+
+
+def _timed(fn, device: str) -> tuple[float, float | None]:
+    """Seconds of one call of ``fn`` and, on a GPU, the most memory it held beyond what was
+    allocated before it (MiB)."""
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    tick = time.perf_counter()
+    fn()
+    if cuda:
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - tick
+    if not cuda:
+        return seconds, None
+    return seconds, (torch.cuda.max_memory_allocated(device) - before) / 2**20
 
 
 def median_seconds(fn, runs: int, warmup: int = 1) -> float:

@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,6 +79,36 @@ def training_sampler(cfg: Config) -> CaptureSampler:
     )
     noise = DetectorNoise(**asdict(d.noise))
     return CaptureSampler(clips, cfg.model.frames, fixed, aug, noise, d.distortion, d.normalization)
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """The draws of training step ``s``: the seeds of its noise and drop-path and its batch,
+    all from ``(train.seed, s)``, so a loader process makes exactly what the training
+    process would have made."""
+
+    def __init__(self, sampler: CaptureSampler, cfg: Config) -> None:
+        self.sampler, self.cfg = sampler, cfg
+
+    def __len__(self) -> int:
+        return self.cfg.train.steps
+
+    def __getitem__(self, step: int) -> tuple[int, int, dict[str, torch.Tensor]]:
+        t = self.cfg.train
+        rng = np.random.default_rng([t.seed, step])
+        noise_seed = int(rng.integers(2**62))
+        torch_seed = int(rng.integers(2**62))
+        return noise_seed, torch_seed, self.sampler.batch(rng, t.batch_size, step / t.steps)
+
+
+def step_draws(data: StepBatches, first: int, end: int, workers: int) -> Iterator:
+    """The draws of steps ``first .. end - 1`` in order, made ahead by ``workers`` processes
+    (0: each made here when it is due)."""
+    if workers == 0 or end <= first:
+        return (data[s] for s in range(first, end))
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=None, sampler=range(first, end), num_workers=workers, prefetch_factor=4
+    )
+    return iter(loader)
 
 
 def validation_sets(cfg: Config) -> dict[str, dict[str, torch.Tensor]]:
@@ -377,6 +408,7 @@ class _TrainingRun:
         # Wall and CPU seconds of the steps: wall time overstates the compute of a run that
         # shares its cores, CPU time (all threads) is what runs are compared by.
         self.start, self.elapsed, self.cpu_seconds, self.best_mm = 0, 0.0, 0.0, math.inf
+        self.step_seconds: list[float] = []  # wall time of each step of this process
         self.predictor: nn.Module = Predictor(self.model)
 
     def distribute(self) -> None:
@@ -416,19 +448,14 @@ class _TrainingRun:
         elif self.files.log.exists():  # a log without checkpoints: a run that never got far
             self.files.log.unlink()
 
-    def step(self, step: int, sampler: CaptureSampler) -> torch.Tensor:
-        """One optimizer step on the batch seeded by ``(seed, step)``; returns the loss."""
-        cfg, tick, cpu_tick = self.cfg, time.perf_counter(), time.process_time()
-        rng = np.random.default_rng([cfg.train.seed, step])
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    def step(self, step: int, draws: tuple[int, int, dict[str, torch.Tensor]]) -> torch.Tensor:
+        """One optimizer step on the step's draws (:class:`StepBatches`); returns the loss."""
+        cfg = self.cfg
+        noise_seed, torch_seed, batch = draws
+        gen = torch.Generator().manual_seed(noise_seed)
         # Drop-path draws from the global generator; offset per rank so shards differ.
-        torch.manual_seed(int(rng.integers(2**62)) + self.dist.rank)
-        batch = draw_noise(
-            self.schedule,
-            sampler.batch(rng, cfg.train.batch_size, step / cfg.train.steps),
-            gen,
-            cfg.diffusion.high_noise_share,
-        )
+        torch.manual_seed(torch_seed + self.dist.rank)
+        batch = draw_noise(self.schedule, batch, gen, cfg.diffusion.high_noise_share)
         batch = {k: v.to(self.device) for k, v in self.dist.shard(batch).items()}
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
@@ -440,8 +467,6 @@ class _TrainingRun:
         if cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
         self.opt.step()
-        self.elapsed += time.perf_counter() - tick
-        self.cpu_seconds += time.process_time() - cpu_tick
         return loss.detach()
 
     def log(self, done: int, losses: list[torch.Tensor], val_sets: dict) -> dict | None:
@@ -526,18 +551,26 @@ def train(
     progress: bool = True,
     stop_at: int | None = None,
     device: str = "cpu",
+    minutes: float | None = None,
 ) -> Path:
     """Train per ``cfg`` into ``out_dir``; returns the path of ``model.safetensors``.
 
     ``stop_at`` ends this run after that step (with a checkpoint) while the schedule still
     aims at ``train.steps``: a later ``resume=True`` run carries on as if never stopped.
+    ``minutes`` sizes a new run to the time it may take instead: the first steps (inside the
+    warm-up) are timed, ``train.steps`` is set so that the run ends within ``minutes`` of its
+    start (validation included), and the chosen steps are written to ``config.yaml`` and the
+    log. Those first steps used the learning rate of the configured ``train.steps``; the
+    difference is below 1e-4 of the rate.
     Under ``torchrun`` every rank calls this; ``train.batch_size`` is the global batch.
     """
+    began = time.perf_counter()
     _check_training_memory(cfg)
+    _check_time_budget(cfg, minutes, stop_at)
     dist_info, device = init_distributed(device)
     _check_batch_split(cfg, dist_info)
     # Everything that can fail on the input runs before the run folder is touched.
-    sampler = training_sampler(cfg)
+    data = StepBatches(training_sampler(cfg), cfg)
     val_sets = {
         name: {k: v.to(device) for k, v in windows.items()}
         for name, windows in validation_sets(cfg).items()
@@ -549,36 +582,111 @@ def train(
             "choose another --out (nothing was changed)"
         )
     run = _TrainingRun(cfg, files, dist_info, device)
-    run.prepare_folder(resumed=resume and run.resume())
+    resumed = resume and run.resume()
+    if resumed and minutes is not None:
+        raise HtposeError(
+            f"{files.out} holds a run whose steps are set; resume it without --minutes "
+            "(--steps changes its length)"
+        )
+    run.prepare_folder(resumed=resumed)
     run.distribute()
 
     run.model.train()
-    steps = cfg.train.steps
-    end = steps if stop_at is None else min(stop_at, steps)
+    end = cfg.train.steps if stop_at is None else min(stop_at, cfg.train.steps)
     bar = tqdm(
-        range(run.start, end),
+        total=cfg.train.steps,
         initial=run.start,
-        total=steps,
         disable=not progress or not dist_info.main,
         desc="train",
         dynamic_ncols=True,
     )
-    losses: list[torch.Tensor] = []
-    for step in bar:
-        losses.append(run.step(step, sampler))
-        done = step + 1
-        if done % cfg.train.log_every == 0 or done == steps:
-            record = run.log(done, losses, val_sets)
-            losses = []
-            if record is not None:
-                bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
-        if done % cfg.train.checkpoint_every == 0 or done in (steps, end):
-            run.checkpoint(done)
-    if run.start >= steps and not files.model.exists():
+    if minutes is not None:
+        timed = min(_TIMED_STEPS, cfg.train.steps)
+        _run_steps(run, data, timed, val_sets, bar)
+        _choose_steps(run, minutes * 60 - (time.perf_counter() - began), timed, val_sets)
+        bar.total = end = cfg.train.steps
+        bar.refresh()
+    _run_steps(run, data, end, val_sets, bar)
+    bar.close()
+    if run.start >= cfg.train.steps and not files.model.exists():
         run.checkpoint(run.start)
     if dist_info.world > 1:
         _check_ranks_in_sync(run.model, dist_info, files.log, end)
     return files.model
+
+
+# Steps timed by ``--minutes`` (the first few of them, which warm caches up, not counted).
+_TIMED_STEPS, _UNTIMED_STEPS = 40, 8
+
+
+def _check_time_budget(cfg: Config, minutes: float | None, stop_at: int | None) -> None:
+    if minutes is None:
+        return
+    if not 0 < minutes <= 10**6:
+        raise ConfigError(f"--minutes must be in (0, 1e6], got {minutes}")
+    if stop_at is not None:
+        raise ConfigError("--minutes and --stop-at do not go together")
+    if cfg.train.warmup_steps < _TIMED_STEPS:
+        raise ConfigError(
+            f"--minutes times the first {_TIMED_STEPS} steps inside the warm-up: "
+            f"train.warmup_steps must be at least {_TIMED_STEPS}"
+        )
+
+
+def _choose_steps(run: _TrainingRun, seconds_left: float, timed: int, val_sets: dict) -> None:
+    """Set ``train.steps`` so that the run ends in ``seconds_left`` (rank 0 decides)."""
+    t = run.cfg.train
+    step_s = float(np.mean(run.step_seconds[_UNTIMED_STEPS:timed]))
+    tick = time.perf_counter()
+    validate_all(run.model, run.val_sampler, val_sets, run.cfg.eval.batch_windows)
+    val_s = time.perf_counter() - tick
+    per_step = step_s + val_s / t.val_every
+    # 5 % to spare for checkpoints and for steps slower than the timed ones.
+    chosen = timed + max(int(0.95 * (seconds_left - 2 * val_s) / per_step), 0)
+    t.steps = _from_rank0(chosen, run.dist)
+    if not run.dist.main:
+        return
+    atomic_write(run.files.out / "config.yaml", lambda fh: fh.write(dump_config(run.cfg).encode()))
+    choice = {"step": timed, "steps_chosen": t.steps, "step_seconds": round(step_s, 4),
+              "val_seconds": round(val_s, 2), "seconds_left": round(seconds_left, 1)}  # fmt: skip
+    _append_log(run.files.log, choice)
+    print(
+        f"htpose: {t.steps} steps fit the time given ({step_s:.3f} s a step, "
+        f"{val_s:.1f} s a validation)",
+        file=sys.stderr,
+    )
+
+
+def _from_rank0(value: int, dist_info: Distributed) -> int:
+    """Rank 0's ``value`` on every rank (each rank times its own steps)."""
+    if dist_info.world == 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return int(box[0])
+
+
+def _run_steps(run: _TrainingRun, data: StepBatches, end: int, val_sets: dict, bar: tqdm) -> None:
+    """Steps ``run.start .. end - 1`` with their logs and checkpoints; advances ``run.start``."""
+    cfg, losses = run.cfg, []
+    draws = step_draws(data, run.start, end, cfg.train.loader_workers)
+    for step in range(run.start, end):
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        losses.append(run.step(step, next(draws)))
+        run.elapsed += time.perf_counter() - tick
+        run.cpu_seconds += time.process_time() - cpu_tick
+        run.step_seconds.append(time.perf_counter() - tick)
+        run.start = done = step + 1
+        bar.update(1)
+        if done % cfg.train.log_every == 0 or done == cfg.train.steps:
+            record = run.log(done, losses, val_sets)
+            losses = []
+            if record is not None:
+                bar.set_postfix(loss_mm=f"{record['loss_mm']:.1f}")
+        if done % cfg.train.checkpoint_every == 0 or done in (cfg.train.steps, end):
+            run.checkpoint(done)
 
 
 def _prepare_run_folder(out: Path, cfg: Config) -> None:
