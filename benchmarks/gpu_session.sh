@@ -25,6 +25,8 @@ until_evals() { local t=$(( $(left) - EVAL_S + 20 )); echo $(( t < 30 ? 30 : t )
 if [ ! -e ../shared/data/cmu/cmu_h36m17.npz ] && [ -d .gpu ]; then
     mkdir -p ../shared/data && cp -r .gpu/cmu ../shared/data/ && cp .gpu/h36m_cameras.json ../shared/data/
 fi
+D=""  # where ../shared cannot be made, the trainings read .gpu/ directly
+[ -e ../shared/data/cmu/cmu_h36m17.npz ] || D="--data $PWD/.gpu/cmu/cmu_h36m17.npz --set data.camera_file=$PWD/.gpu/h36m_cameras.json"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   python3 -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__)"
   nproc; } > "$OUT/machine.txt" 2>&1
@@ -41,7 +43,7 @@ MIN=$(python3 -c "print(max(0.5, ($(left) - $EVAL_S) / 60 - 0.5))")
 if [ "$QUICK" = 1 ]; then SHORT="--steps 60"; MIN=0.4; WIDE_BATCH=16; else SHORT="--steps 2000"; WIDE_BATCH=128; fi
 wide() {  # NAME CONFIG OVERRIDES...
     local name=$1 config=$2; shift 2
-    timeout "$(until_evals)" $H train --config "$config" --device $DEVICE \
+    timeout "$(until_evals)" $H train --config "$config" --device $DEVICE $D \
         --minutes "$MIN" --set train.batch_size=$WIDE_BATCH --set train.loader_workers=3 "$@" \
         --no-progress --out "$R/$name" > "$R/$name.log" 2>&1
 }
@@ -49,7 +51,7 @@ lane() {  # NAME:SEED:CONFIG[:OVERRIDE] ...
     for spec in "$@"; do
         IFS=: read -r name seed config override <<< "$spec"
         [ "$(left)" -lt $((EVAL_S + 120)) ] && [ "$QUICK" != 1 ] && break
-        timeout "$(until_evals)" $H train --config "$config" --device $DEVICE $SHORT \
+        timeout "$(until_evals)" $H train --config "$config" --device $DEVICE $D $SHORT \
             --seed "$seed" --set train.loader_workers=1 ${override:+--set $override} \
             --no-progress --out "$R/$name" > "$R/$name.log" 2>&1
     done
