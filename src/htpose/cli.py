@@ -596,11 +596,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                              args.max_frames, progress=not args.no_progress)  # fmt: skip
     finally:
         detector.close()
-    fps = found.info.fps
-    if fps is None:
-        print(f"htpose: note: the video has no frame rate; assuming {DEFAULT_FPS:g} fps",
-              file=sys.stderr)  # fmt: skip
-        fps = DEFAULT_FPS
+    fps = found.info.fps or DEFAULT_FPS
     tick = time.perf_counter()
     result = lifter(found.keypoints, fps=fps, hypotheses=args.hypotheses, steps=args.steps,
                     aggregate=args.aggregate, flip=_flip(args), batch=args.batch,
@@ -617,6 +613,9 @@ def cmd_video(args: argparse.Namespace) -> int:
     _write_outputs(result, outputs, targets, args, found.thumbnails or None, extra)
     found.seconds["write"] = time.perf_counter() - tick
     _warn_if_implausible(found.keypoints, "the detector may have mixed people up (--person)")
+    if found.info.fps is None:  # after the work, so that a refused video gets one error line
+        print(f"htpose: note: the video has no frame rate; {DEFAULT_FPS:g} fps was assumed",
+              file=sys.stderr)  # fmt: skip
     _report_video(found, result, [*targets, *(extra or {})], args.max_frames)
     return 0
 
