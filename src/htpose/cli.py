@@ -541,12 +541,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
         start_frame=args.start_frame,
     )
     _write_outputs(result, outputs, targets, args)
-    if assumed_fps:  # after the lift, so that a refused input still gets one error line
-        print(
-            f"htpose: note: the input has no frame rate; {DEFAULT_FPS:g} fps was assumed "
-            "(pass --fps)",
-            file=sys.stderr,
-        )
+    if assumed_fps:
+        _note_assumed_fps("the input", " (pass --fps)")
     _warn_if_implausible(keypoints, "check --layout")
     _print_lift_summary(result, keypoints.source, time.perf_counter() - tick, targets)
     return 0
@@ -613,11 +609,18 @@ def cmd_video(args: argparse.Namespace) -> int:
     _write_outputs(result, outputs, targets, args, found.thumbnails or None, extra)
     found.seconds["write"] = time.perf_counter() - tick
     _warn_if_implausible(found.keypoints, "the detector may have mixed people up (--person)")
-    if found.info.fps is None:  # after the work, so that a refused video gets one error line
-        print(f"htpose: note: the video has no frame rate; {DEFAULT_FPS:g} fps was assumed",
-              file=sys.stderr)  # fmt: skip
+    if found.info.fps is None:
+        _note_assumed_fps("the video")
     _report_video(found, result, [*targets, *(extra or {})], args.max_frames)
     return 0
+
+
+def _note_assumed_fps(what: str, hint: str = "") -> None:
+    """Printed after the work, so that a refused input still gets exactly one error line."""
+    from htpose.lift import DEFAULT_FPS
+
+    print(f"htpose: note: {what} has no frame rate; {DEFAULT_FPS:g} fps was assumed{hint}",
+          file=sys.stderr)  # fmt: skip
 
 
 def _video_detector(args: argparse.Namespace):

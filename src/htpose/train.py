@@ -408,7 +408,7 @@ class _TrainingRun:
         # Wall and CPU seconds of the steps: wall time overstates the compute of a run that
         # shares its cores, CPU time (all threads) is what runs are compared by.
         self.start, self.elapsed, self.cpu_seconds, self.best_mm = 0, 0.0, 0.0, math.inf
-        self.step_seconds: list[float] = []  # wall time of each step of this process
+        self.step_seconds: list[float] = []  # wall time of this process's first steps
         self.predictor: nn.Module = Predictor(self.model)
 
     def distribute(self) -> None:
@@ -646,7 +646,7 @@ def _choose_steps(run: _TrainingRun, seconds_left: float, timed: int, val_sets: 
     t.steps = _from_rank0(chosen, run.dist)
     if not run.dist.main:
         return
-    atomic_write(run.files.out / "config.yaml", lambda fh: fh.write(dump_config(run.cfg).encode()))
+    _write_config(run.files.out, run.cfg)
     choice = {"step": timed, "steps_chosen": t.steps, "step_seconds": round(step_s, 4),
               "val_seconds": round(val_s, 2), "seconds_left": round(seconds_left, 1)}  # fmt: skip
     _append_log(run.files.log, choice)
@@ -675,9 +675,11 @@ def _run_steps(run: _TrainingRun, data: StepBatches, end: int, val_sets: dict, b
     for step in range(run.start, end):
         tick, cpu_tick = time.perf_counter(), time.process_time()
         losses.append(run.step(step, next(draws)))
-        run.elapsed += time.perf_counter() - tick
+        seconds = time.perf_counter() - tick
+        run.elapsed += seconds
         run.cpu_seconds += time.process_time() - cpu_tick
-        run.step_seconds.append(time.perf_counter() - tick)
+        if len(run.step_seconds) < _TIMED_STEPS:  # only the first steps are ever timed
+            run.step_seconds.append(seconds)
         run.start = done = step + 1
         bar.update(1)
         if done % cfg.train.log_every == 0 or done == cfg.train.steps:
@@ -697,6 +699,10 @@ def _prepare_run_folder(out: Path, cfg: Config) -> None:
         raise HtposeError(f"cannot create run folder {out}: {exc.strerror or exc}") from exc
     for stale in out.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
+    _write_config(out, cfg)
+
+
+def _write_config(out: Path, cfg: Config) -> None:
     atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
 
 
