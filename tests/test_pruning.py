@@ -60,6 +60,68 @@ def test_motion_changes_score_above_steady_motion():
     assert scores[30] > scores[10] and scores[30] > scores[50]
 
 
+def _dense_motion_graph_scores(x: torch.Tensor, threshold: float, radius: int) -> torch.Tensor:
+    """The motion graph written out as a dense (N, F, F) matrix: the reference."""
+    n, f = x.shape[:2]
+    pose = (x - x[..., :1, :]).reshape(n, f, -1).double()
+    idx = torch.arange(f)
+    prev, nxt = idx.sub(1).clamp_min(0), idx.add(1).clamp_max(f - 1)
+    vel = (pose[:, nxt] - pose[:, prev]) / 2
+    accel = (pose[:, nxt] - 2 * pose + pose[:, prev]).norm(dim=-1)
+    speed = vel.norm(dim=-1)
+    unit = vel / speed.clamp_min(1e-9)[..., None]
+    gap = (idx[:, None] - idx[None, :]).abs()
+    band = (gap > 0) & (gap <= radius)
+    corr = torch.where(band, (unit @ unit.transpose(1, 2)).clamp_min(0), 0.0)
+    adj = torch.where(corr >= threshold * corr.amax(-1, keepdim=True), corr, 0.0)
+    weight = torch.exp(-gap.double() / radius) * band
+    redundancy = (adj * weight).sum(-1) / weight.sum(-1).clamp_min(1e-9)
+    scale = speed.mean(1, keepdim=True).clamp_min(1e-6)
+    floor = tcep_module.SCORE_FLOOR
+    return ((speed / scale + floor) * (1 - redundancy + floor) + accel / scale).float()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    frames=st.integers(2, 60),
+    radius=st.integers(1, 12),
+    threshold=st.floats(0.0, 1.0),
+    still=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_banded_motion_graph_equals_the_dense_graph(frames, radius, threshold, still, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, frames, 17, 2, generator=gen).cumsum(1)
+    if still:  # a held pose: zero motion, where the cosine is undefined
+        x[:, frames // 2 :] = x[:, frames // 2 : frames // 2 + 1]
+    banded = tcep_module.motion_graph_scores(x, threshold, radius)
+    torch.testing.assert_close(banded, _dense_motion_graph_scores(x, threshold, radius))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    frames=st.integers(3, 90),
+    share=st.floats(0.0, 1.0),
+    levels=st.sampled_from([None, 1, 3]),
+    seed=st.integers(0, 1000),
+)
+def test_greedy_spread_picks_the_same_frames_eagerly_and_under_tracing(
+    rows, frames, share, levels, seed
+):
+    # The eager NumPy loop and the traceable torch loop (export) must agree, ties included:
+    # integer-valued scores (levels) make ties common, real-valued scores make them rare.
+    gen = torch.Generator().manual_seed(seed)
+    scores = torch.rand(rows, frames, generator=gen)
+    if levels is not None:
+        scores = (scores * levels).round()
+    count = 2 + round(share * (frames - 2))
+    eager = tcep_module.greedy_spread(scores, count)
+    traced = tcep_module._greedy_spread_torch(scores, count)
+    assert torch.equal(eager, traced)
+    assert eager.dtype == torch.bool and (eager.sum(1) == count).all()
+
+
 def test_uniform_scoring_spreads_evenly():
     plan = select_frames(_walk(81), 5, scoring="uniform")
     assert plan.kept[0].tolist() == [0, 20, 40, 60, 80]

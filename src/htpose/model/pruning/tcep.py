@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 SCORE_FLOOR = 0.1  # beta: keeps static and linear stretches comparable rather than all zero
@@ -67,7 +68,12 @@ class FramePlan:
 
 
 def motion_graph_scores(keypoints_2d: torch.Tensor, threshold: float, radius: int) -> torch.Tensor:
-    """Essentialness ``(N, F)`` of every frame of normalised 2D windows ``(N, F, J, 2)``."""
+    """Essentialness ``(N, F)`` of every frame of normalised 2D windows ``(N, F, J, 2)``.
+
+    The graph only joins frames at most ``radius`` apart, so it is held as ``(N, F, 2R)``
+    edges to the neighbours at offsets ``-R..-1, 1..R`` rather than a dense ``(N, F, F)``
+    matrix (what the dense form cost: benchmarks/tcep_plan_speed.py).
+    """
     n, f = keypoints_2d.shape[:2]
     pose = (keypoints_2d - keypoints_2d[..., :1, :]).reshape(n, f, -1).double()
     idx = torch.arange(f, device=pose.device)
@@ -76,13 +82,9 @@ def motion_graph_scores(keypoints_2d: torch.Tensor, threshold: float, radius: in
     accel = pose[:, nxt] - 2 * pose + pose[:, prev]
     speed = vel.norm(dim=-1)  # (N, F)
     unit = vel / speed.clamp_min(1e-9)[..., None]
-    corr = unit @ unit.transpose(1, 2)  # (N, F, F) cosine correlation of motion
-    gap = (idx[:, None] - idx[None, :]).abs()
-    band = (gap > 0) & (gap <= radius)
-    corr = torch.where(band, corr.clamp_min(0), torch.zeros_like(corr))
+    corr, weight = _banded_motion_correlation(unit, radius)  # (N, F, 2R), (F, 2R)
     strongest = corr.amax(dim=-1, keepdim=True)
     adj = torch.where(corr >= threshold * strongest, corr, torch.zeros_like(corr))
-    weight = torch.exp(-gap.double() / radius) * band
     redundancy = (adj * weight).sum(-1) / weight.sum(-1).clamp_min(1e-9)
     scale = speed.mean(dim=1, keepdim=True).clamp_min(1e-6)
     score = (speed / scale + SCORE_FLOOR) * (1 - redundancy + SCORE_FLOOR) + accel.norm(
@@ -91,14 +93,64 @@ def motion_graph_scores(keypoints_2d: torch.Tensor, threshold: float, radius: in
     return score.to(keypoints_2d.dtype)
 
 
+def _banded_motion_correlation(unit: torch.Tensor, radius: int) -> tuple[torch.Tensor, ...]:
+    """Non-negative cosine ``(N, F, 2R)`` between each frame's motion ``unit`` ``(N, F, D)``
+    and its neighbours' at offsets ``-R..-1, 1..R`` (0 past the window's ends), and the
+    distance weights ``exp(-|offset| / R)`` ``(F, 2R)`` (0 where there is no neighbour)."""
+    n, f = unit.shape[:2]
+    reach = min(radius, f - 1)
+    corr = unit.new_zeros(n, f, 2 * radius)
+    weight = unit.new_zeros(f, 2 * radius)
+    for d in range(1, reach + 1):
+        c = (unit[:, :-d] * unit[:, d:]).sum(-1).clamp_min(0)  # frame i with frame i + d
+        w = torch.exp(torch.tensor(-d / radius, dtype=unit.dtype))
+        corr[:, :-d, radius + d - 1] = c
+        corr[:, d:, radius - d] = c
+        weight[:-d, radius + d - 1] = w
+        weight[d:, radius - d] = w
+    return corr, weight
+
+
 def greedy_spread(scores: torch.Tensor, count: int) -> torch.Tensor:
     """``(N, F)`` boolean mask of ``count`` frames: both ends, then the best-scoring frames,
-    each pick damping the frames within the mean spacing around it."""
+    each pick damping the frames within the mean spacing around it.
+
+    The picks are sequential, so the loop runs ``count - 2`` times. Eagerly it runs in NumPy
+    on the host: as torch ops each pass is a handful of tiny kernels, which on a GPU made
+    the pruned model slower than the unpruned one at one window (benchmarks/RESULTS.md,
+    section 2). Under tracing (ONNX export) or compilation the torch loop is used, so the
+    choice stays part of the graph. Both compute in float64 and pick the same frames.
+    """
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return _greedy_spread_torch(scores, count)
+    chosen = _greedy_spread_numpy(scores.detach().to("cpu", torch.float64).numpy(), count)
+    return torch.from_numpy(chosen).to(scores.device)
+
+
+def _greedy_spread_numpy(scores: np.ndarray, count: int) -> np.ndarray:
     n, f = scores.shape
+    idx = np.arange(f)
+    chosen = np.zeros((n, f), dtype=bool)
+    chosen[:, 0] = chosen[:, -1] = True
+    dist = np.broadcast_to(np.minimum(idx, f - 1 - idx).astype(np.float64), (n, f))
+    spacing = f / count
+    rows = np.arange(n)
+    for _ in range(count - 2):
+        effective = scores * np.minimum(dist / spacing, 1.0)
+        effective[chosen] = -np.inf
+        pick = effective.argmax(axis=1)
+        chosen[rows, pick] = True
+        dist = np.minimum(dist, np.abs(idx[None] - pick[:, None]))
+    return chosen
+
+
+def _greedy_spread_torch(scores: torch.Tensor, count: int) -> torch.Tensor:
+    n, f = scores.shape
+    scores = scores.double()
     idx = torch.arange(f, device=scores.device)
     chosen = torch.zeros(n, f, dtype=torch.bool, device=scores.device)
     chosen[:, 0] = chosen[:, -1] = True
-    dist = torch.minimum(idx, f - 1 - idx).expand(n, f).clone().to(scores.dtype)
+    dist = torch.minimum(idx, f - 1 - idx).expand(n, f).clone().double()
     spacing = f / count
     rows = torch.arange(n, device=scores.device)
     for _ in range(count - 2):  # both ends are in already (a static count: exportable)
@@ -106,7 +158,7 @@ def greedy_spread(scores: torch.Tensor, count: int) -> torch.Tensor:
         effective = effective.masked_fill(chosen, float("-inf"))
         pick = effective.argmax(dim=1)
         chosen[rows, pick] = True
-        dist = torch.minimum(dist, (idx[None] - pick[:, None]).abs().to(scores.dtype))
+        dist = torch.minimum(dist, (idx[None] - pick[:, None]).abs().double())
     return chosen
 
 
