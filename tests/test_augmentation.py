@@ -222,6 +222,8 @@ def test_novel_protocol_is_reproducible_and_reports_kinds(cmu_path):
         ("data.pose.body_scale=[1.2, 0.6]", "body_scale"),
         ("data.normalization=box", "normalization"),
         ("eval.overlap=0.95", "overlap"),
+        ("eval.median_2d=4", "median_2d"),
+        ("eval.median_2d=33", "median_2d"),
     ],
 )
 def test_bad_augmentation_settings_fail_at_load(override, match):

@@ -37,6 +37,11 @@ def test_predict_sequences_gives_the_poses_evaluate_scores(small_cmu, cameras_pa
             predict_sequences(model, cfg, seqs, hypotheses=1, steps=1, overlap=bad)
         with pytest.raises(HtposeError, match="overlap must be in"):
             evaluate(model, cfg, seqs, (1,), 1, progress=False, overlap=bad)
+    for bad in (2, 33, -1):
+        with pytest.raises(HtposeError, match="median_2d"):
+            predict_sequences(model, cfg, seqs, hypotheses=1, steps=1, median_2d=bad)
+        with pytest.raises(HtposeError, match="median_2d"):
+            evaluate(model, cfg, seqs, (1,), 1, progress=False, median_2d=bad)
 
 
 def test_global_pose_errors_recover_a_known_turn_and_shrink():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from htpose.cli import main
 from htpose.data.keypoints import fill_missing, read_keypoints
-from htpose.errors import DataError
+from htpose.errors import DataError, HtposeError
 from htpose.lift import Lifter, load_result, resample_to
 from htpose.skeleton import JOINT_NAMES
 
@@ -363,6 +363,43 @@ def test_pieces_lifted_with_their_start_frame_match_the_whole(lifter, cut_share,
     margin = int(np.ceil((frames + 2) * fps / 50))
     far = np.r_[0 : max(cut - margin, 0), min(cut + margin, n) : n]
     np.testing.assert_allclose(pieces[far], whole[far], atol=1e-5)
+
+
+def test_a_detector_outlier_frame_is_filtered_out_before_lifting(lifter):
+    """A wrist thrown 300 px for one frame (a detector glitch) moves the 3D there without
+    the 2D median, and leaves it as the clean lift with it (the default)."""
+    pose = _pose(60)
+    glitch = pose.copy()
+    glitch[30, J["r_wrist"]] += [300.0, -200.0]
+    kw = dict(image_size=(1000, 1002), fps=50, hypotheses=2, steps=1)
+    assert lifter.config.eval.median_2d >= 3
+    clean = lifter(pose, **kw)
+    filtered = lifter(glitch, **kw)
+    raw = lifter(glitch, median_2d=0, **kw)
+    assert filtered.info["median_2d"] == lifter.config.eval.median_2d
+    assert raw.info["median_2d"] == 0
+
+    def jump(result) -> float:  # the 3D wrist at frame 30 against its neighbours' mean
+        w = result.joints_3d[:, J["r_wrist"]]
+        return float(np.linalg.norm(w[30] - (w[29] + w[31]) / 2))
+
+    assert jump(raw) > 0.05 and jump(filtered) < 0.2 * jump(raw)
+    assert jump(filtered) < jump(clean) + 0.005
+    for bad in (2, 4, 33, -1):
+        with pytest.raises(HtposeError, match="median_2d"):
+            lifter(pose, median_2d=bad, **kw)
+
+
+def test_lift_cli_refuses_a_bad_median_window(tmp_path, capsys):
+    track = tmp_path / "track.npy"
+    np.save(track, _pose(20))
+    args = ["lift", str(track), "-o", str(tmp_path / "out.npz"), "--width", "1000", "--height",
+            "1002", "--hypotheses", "1"]  # fmt: skip
+    assert main([*args, "--median-2d", "4"]) == 2
+    assert "htpose: error: median_2d must be 0 (off) or an odd" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--median-2d", "99"])
+    assert exc.value.code == 2 and not (tmp_path / "out.npz").exists()
 
 
 def test_frame_rates_single_frames_and_nan(lifter):

@@ -7,10 +7,12 @@ from htpose.data.sequences import flip_2d, flip_3d
 from htpose.data.temporal import (
     blend_windows,
     cover_starts,
+    median_filter_frames,
     resample,
     split_windows,
     window_indices,
 )
+from htpose.errors import HtposeError
 from htpose.skeleton import FLIP_PERM, LEFT_JOINTS, RIGHT_JOINTS
 
 
@@ -85,3 +87,35 @@ def test_flip_twice_is_identity_and_swaps_sides():
         assert np.array_equal(once[..., left, 0], -x3[..., right, 0])
         assert np.array_equal(once[..., left, 1:], x3[..., right, 1:])
     assert sorted(FLIP_PERM) == list(range(17))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(1, 200),
+    window=st.sampled_from([0, 1, 3, 5, 9, 31]),
+    seed=st.integers(0, 10_000),
+)
+def test_median_filter_keeps_monotonic_motion_and_drops_isolated_spikes(length, window, seed):
+    rng = np.random.default_rng(seed)
+    # Monotonic in time per coordinate (any speed, stops included): left exactly as it is.
+    motion = np.cumsum(rng.exponential(3.0, (length, 17, 2)) * (rng.random((1, 17, 2)) < 0.8), 0)
+    motion *= rng.choice([-1.0, 1.0], (1, 17, 2))
+    out = median_filter_frames(motion, window)
+    assert out.shape == motion.shape and out.dtype == motion.dtype
+    np.testing.assert_array_equal(out, motion)
+    if window >= 3 and length >= 3:
+        # One-frame outliers at least a window apart vanish at that frame (except at the
+        # clip's first and last frame, which the edge padding repeats).
+        spiky = motion.copy()
+        at = np.arange(1 + rng.integers(0, window), length - 1, window + 1)
+        if len(at) == 0:
+            return
+        spiky[at] += rng.choice([-1.0, 1.0], (len(at), 17, 2)) * 500.0
+        cleaned = median_filter_frames(spiky, window)
+        assert np.abs(cleaned[at] - motion[at]).max() < np.abs(np.diff(motion, axis=0)).max() + 1e-9
+
+
+@pytest.mark.parametrize("window", [2, 4, -1, 33, 1.5, True])
+def test_median_filter_refuses_even_negative_long_or_fractional_windows(window):
+    with pytest.raises(HtposeError, match="median_2d"):
+        median_filter_frames(np.zeros((10, 17, 2)), window)

@@ -71,6 +71,7 @@ def _float_in(lo: float, hi: float, what: str):
 
 
 _unit_fraction = _float_in(0.0, 0.9, "a number in [0, 0.9]")  # an overlap share
+_median_window = _int_in(0, 31, "0 (off) or an odd number of frames up to 31")
 _tilt_angle = _float_in(-180.0, 180.0, "degrees in [-180, 180]")
 
 
@@ -214,6 +215,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pck=all(s.valid is not None for s in sequences),  # MPI-INF-3DHP marks valid frames
         progress=not args.no_progress,
         overlap=args.overlap,
+        median_2d=args.median_2d,
     )
     _report_evaluation(args, result, meta, hyps, steps, len(sequences), data)
     return 0
@@ -539,6 +541,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         overlap=args.overlap,
         start_frame=args.start_frame,
+        median_2d=args.median_2d,
     )
     _write_outputs(result, outputs, targets, args)
     if assumed_fps:
@@ -597,7 +600,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     result = lifter(found.keypoints, fps=fps, hypotheses=args.hypotheses, steps=args.steps,
                     aggregate=args.aggregate, flip=_flip(args), batch=args.batch,
                     seed=args.seed, threshold=args.threshold, focal=args.focal,
-                    progress=not args.no_progress, overlap=args.overlap)  # fmt: skip
+                    progress=not args.no_progress, overlap=args.overlap,
+                    median_2d=args.median_2d)  # fmt: skip
     found.seconds["lift"] = time.perf_counter() - tick
     result.info["video"] = _video_info(found)
     tick = time.perf_counter()
@@ -813,6 +817,13 @@ def _add_lift_options(p: argparse.ArgumentParser) -> None:
         type=_unit_fraction,
         help="share by which windows overlap, blended (default: the model's eval.overlap)",
     )
+    p.add_argument(
+        "--median-2d",
+        type=_median_window,
+        metavar="FRAMES",
+        help="running median of the 2D over this many model frames against detector jitter "
+        "(odd; 0: off; default: the model's eval.median_2d)",
+    )
     _add_flip_args(p)
     p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")
     p.add_argument("--device", default="cpu")
@@ -874,6 +885,13 @@ def _add_evaluation_data_args(p: argparse.ArgumentParser) -> None:
         "--overlap",
         type=_unit_fraction,
         help="share by which windows overlap, blended (default: the config's eval.overlap)",
+    )
+    p.add_argument(
+        "--median-2d",
+        type=_median_window,
+        metavar="FRAMES",
+        help="running median of the 2D over this many frames, as lifting applies it "
+        "(odd; 0: off; default: the config's eval.median_2d)",
     )
     p.add_argument(
         "--split", default="test", help="split of the collection, or 'all' (default test)"

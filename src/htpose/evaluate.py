@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence as Seq
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -21,7 +21,13 @@ from htpose.aggregation import ORACLE_AGGREGATIONS, aggregate
 from htpose.config import MAX_HYPOTHESES, Config
 from htpose.data.camera import normalize_keypoints
 from htpose.data.sequences import DetectorNoise, Sequence, noise_seed, person_scale
-from htpose.data.temporal import blend_windows, check_overlap, split_windows
+from htpose.data.temporal import (
+    blend_windows,
+    check_median_window,
+    check_overlap,
+    median_filter_frames,
+    split_windows,
+)
 from htpose.diffusion.ddim import DDIMSampler
 from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.errors import HtposeError
@@ -124,16 +130,20 @@ def evaluate(
     pck: bool = False,
     progress: bool = True,
     overlap: float | None = None,
+    median_2d: int | None = None,
 ) -> EvalResult:
     """Per-action error tables for every (aggregation, H) pair; see the module docstring.
 
     ``overlap`` (default ``eval.overlap`` of the config): windows overlap by this share and
     are blended (:func:`~htpose.data.temporal.blend_windows`); 0 predicts every frame once.
+    ``median_2d`` (default ``eval.median_2d``): the 2D's running-median window, as lifting
+    applies it.
     """
     overlap = cfg.eval.overlap if overlap is None else overlap
     batch_windows = check_sampling(cfg, hypotheses, steps, flip_test, batch_windows)
     check_overlap(overlap)
     _check_sequences(sequences, aggregations)
+    sequences = filter_keypoints(sequences, cfg.eval.median_2d if median_2d is None else median_2d)
     metrics = ("mpjpe_mm", "p_mpjpe_mm", "mpjve_mm") + (("pck", "auc") if pck else ())
     result = EvalResult({(a, h): ErrorTable(metrics) for a in aggregations for h in hypotheses})
     windows = _cut_windows(sequences, cfg, overlap)
@@ -163,6 +173,7 @@ def predict_sequences(
     seed: int = 0,
     overlap: float | None = None,
     batch_windows: int = 16,
+    median_2d: int | None = None,
 ) -> list[np.ndarray]:
     """The mean of ``hypotheses`` for every frame of every sequence, ``(T, J, 3)`` each,
     pelvis-relative metres in camera axes: what :func:`evaluate` scores with the same
@@ -170,6 +181,7 @@ def predict_sequences(
     steps = cfg.diffusion.sampling_steps if steps is None else steps
     overlap = cfg.eval.overlap if overlap is None else overlap
     check_overlap(overlap)
+    sequences = filter_keypoints(sequences, cfg.eval.median_2d if median_2d is None else median_2d)
     batch = check_sampling(cfg, (hypotheses,), steps, flip_test, batch_windows)
     result = EvalResult({("mean", hypotheses): ErrorTable(("mpjpe_mm",))})
     windows = _cut_windows(sequences, cfg, overlap)
@@ -281,6 +293,17 @@ def result_json(result: EvalResult, primary: tuple[str, int], extra: dict | None
     if extra:
         doc.update(extra)
     return doc
+
+
+def filter_keypoints(sequences: Seq[Sequence], median_2d: int) -> list[Sequence]:
+    """Copies of ``sequences`` whose 2D ``(T, J, 2)`` is median-filtered over ``median_2d``
+    frames (:func:`~htpose.data.temporal.median_filter_frames`); the same ones when off."""
+    check_median_window(median_2d)
+    if median_2d <= 1:
+        return list(sequences)
+    return [
+        replace(s, keypoints_2d=median_filter_frames(s.keypoints_2d, median_2d)) for s in sequences
+    ]
 
 
 def noise_from_config(cfg: Config) -> DetectorNoise:

@@ -38,9 +38,11 @@ from htpose.data.keypoints import Keypoints2D, fill_missing
 from htpose.data.temporal import (
     MODEL_FPS,
     blend_grid,
+    check_median_window,
     check_overlap,
     grid_starts,
     interpolate,
+    median_filter_frames,
     sample_positions,
     stream_positions,
 )
@@ -295,6 +297,7 @@ class Lifter:
         progress: bool = False,
         overlap: float | None = None,
         start_frame: int = 0,
+        median_2d: int | None = None,
     ) -> LiftResult:
         """Lift one person's track.
 
@@ -307,7 +310,9 @@ class Lifter:
         fixed to the recording (not to the piece) and each window's noise is seeded by its own
         content, so pieces lifted with their ``start_frame`` give exactly the whole lift's 3D
         except within one window (``model.frames`` model frames) of a cut, where a piece lacks
-        the other side's context.
+        the other side's context. ``median_2d``: the running-median window over model frames
+        that cleans the 2D of detector jitter and one-frame outliers (default: the model
+        config's ``eval.median_2d``; 0 turns it off).
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
@@ -317,6 +322,8 @@ class Lifter:
         self._check_settings(
             src_fps, hypotheses, steps, aggregate, batch, threshold, focal, overlap, start_frame
         )
+        median_2d = self.config.eval.median_2d if median_2d is None else median_2d
+        check_median_window(median_2d)
         pixels = kp.pixels.astype(np.float64)
         if width is not None and kp.normalized:
             pixels = pixels * np.array([width, height])  # fractions of the image
@@ -336,10 +343,10 @@ class Lifter:
         intr = torch.tensor(
             [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
         )
+        px50 = median_filter_frames(interpolate(filled_px, lo, w), median_2d)
         hyps50, agg50, root50 = self._lift_50hz(
-            interpolate(filled_px, lo, w), first, width, height, intr, hypotheses, steps,
-            aggregate, flip, batch, seed, progress,
-            self.config.eval.overlap if overlap is None else overlap,
+            px50, first, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed,
+            progress, self.config.eval.overlap if overlap is None else overlap,
         )  # fmt: skip
         # Back to the input frames: input frame i sits at model frame (start + i) * 50 / fps.
         back_lo, back_w = _model_positions(len(pixels), src_fps, start_frame, first, n50)
@@ -353,7 +360,7 @@ class Lifter:
             hypotheses=hypotheses, steps=steps, aggregate=aggregate, flip=flip, seed=seed,
             input_fps=src_fps, focal_px=focal_px, source=kp.source, seconds=round(seconds, 3),
             frames_per_second=round(len(pixels) / seconds, 2) if seconds > 0 else None,
-            filled_joints=int(filled.sum()),
+            filled_joints=int(filled.sum()), median_2d=median_2d,
         )  # fmt: skip
         return LiftResult(
             agg, hyps, radius, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),

@@ -48,6 +48,41 @@ def check_overlap(overlap: float) -> None:
         raise HtposeError(f"overlap must be in [0, {MAX_OVERLAP:g}], got {overlap}")
 
 
+MAX_MEDIAN_2D = 31  # model frames (0.6 s at 50 Hz): longer would flatten real motion
+
+
+def check_median_window(window: int) -> None:
+    """A caller's 2D median window (evaluate, lift): a one-line error unless 0, 1 or an odd
+    number up to :data:`MAX_MEDIAN_2D`."""
+    if isinstance(window, bool) or not isinstance(window, int | np.integer):
+        raise HtposeError(f"median_2d must be a whole number, got {window!r}")
+    if not 0 <= window <= MAX_MEDIAN_2D or (window > 1 and window % 2 == 0):
+        raise HtposeError(
+            f"median_2d must be 0 (off) or an odd number of frames up to {MAX_MEDIAN_2D}, "
+            f"got {window}"
+        )
+
+
+def median_filter_frames(seq: np.ndarray, window: int) -> np.ndarray:
+    """Running median of ``(T, ...)`` over ``window`` frames (odd; 0 or 1: unchanged), each
+    value on its own, the ends edge-padded.
+
+    Why: a 2D detector's frame-to-frame jitter and one-frame outliers pass straight through
+    the lifter into the 3D (``benchmarks/RESULTS.md``, section 4: noisy 2D), while a short
+    median removes them and leaves monotonic motion exactly as it is (only extremes shorter
+    than about half the window are clipped), so clean 2D lifts the same. The edge padding
+    keeps that exactness at a clip's ends, at the price that an outlier in its very first or
+    last frame stays.
+    """
+    check_median_window(window)
+    if window <= 1 or len(seq) < 2:
+        return seq.copy()
+    pad = window // 2
+    padded = np.concatenate([np.repeat(seq[:1], pad, 0), seq, np.repeat(seq[-1:], pad, 0)])
+    runs = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
+    return np.median(runs, axis=-1).astype(seq.dtype)
+
+
 def cover_starts(length: int, size: int, overlap: float = 0.0) -> list[int]:
     """Starts of the windows that cover a clip of ``length`` frames.
 
