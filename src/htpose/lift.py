@@ -319,11 +319,11 @@ class Lifter:
         src_fps = _input_fps(fps, kp.fps)
         if steps is None:  # the model's own choice (made on val), one place for it
             steps = self.config.diffusion.sampling_steps
-        self._check_settings(
-            src_fps, hypotheses, steps, aggregate, batch, threshold, focal, overlap, start_frame
-        )
         median_2d = self.config.eval.median_2d if median_2d is None else median_2d
-        check_median_window(median_2d)
+        self._check_settings(
+            src_fps, hypotheses, steps, aggregate, batch, threshold, focal, overlap, start_frame,
+            median_2d,
+        )  # fmt: skip
         pixels = kp.pixels.astype(np.float64)
         if width is not None and kp.normalized:
             pixels = pixels * np.array([width, height])  # fractions of the image
@@ -348,13 +348,9 @@ class Lifter:
             px50, first, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed,
             progress, self.config.eval.overlap if overlap is None else overlap,
         )  # fmt: skip
-        # Back to the input frames: input frame i sits at model frame (start + i) * 50 / fps.
-        back_lo, back_w = _model_positions(len(pixels), src_fps, start_frame, first, n50)
-        hyps, agg, root = (interpolate(a, back_lo, back_w) for a in (hyps50, agg50, root50))
-        hyps = hyps - hyps[..., :1, :]
-        agg = agg - agg[..., :1, :]
-        spread = np.sqrt(((hyps - hyps.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(1))
-        radius = spread if self.uncertainty_scale is None else spread * self.uncertainty_scale
+        hyps, agg, root, radius = self._to_input_frames(
+            hyps50, agg50, root50, len(pixels), src_fps, start_frame, first
+        )
         seconds = time.perf_counter() - tick
         info = self._info(
             hypotheses=hypotheses, steps=steps, aggregate=aggregate, flip=flip, seed=seed,
@@ -366,6 +362,21 @@ class Lifter:
             agg, hyps, radius, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),
             filled, src_fps, (int(width), int(height)), info,
         )  # fmt: skip
+
+    def _to_input_frames(
+        self, hyps50: np.ndarray, agg50: np.ndarray, root50: np.ndarray, count: int,
+        src_fps: float, start_frame: int, first: int,
+    ) -> tuple[np.ndarray, ...]:  # fmt: skip
+        """Model-rate hypotheses ``(N, H, 17, 3)``, aggregate and root at the ``count`` input
+        frames (input frame i sits at model frame ``(start + i) * 50 / fps``), pelvis-relative,
+        with the uncertainty radius ``(count, 17)``."""
+        back_lo, back_w = _model_positions(count, src_fps, start_frame, first, len(hyps50))
+        hyps, agg, root = (interpolate(a, back_lo, back_w) for a in (hyps50, agg50, root50))
+        hyps = hyps - hyps[..., :1, :]
+        agg = agg - agg[..., :1, :]
+        spread = np.sqrt(((hyps - hyps.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(1))
+        radius = spread if self.uncertainty_scale is None else spread * self.uncertainty_scale
+        return hyps, agg, root, radius
 
     def _plan(self, hypotheses: int, flip: bool | str, batch: int) -> tuple[str, int]:
         """The flip mode (``True``: the model's default) and the windows per model call
@@ -464,8 +475,10 @@ class Lifter:
     def _check_settings(
         self, fps: float, hypotheses: int, steps: int, aggregate: str, batch: int,
         threshold: float, focal: float | None, overlap: float | None, start_frame: int,
+        median_2d: int,
     ) -> None:  # fmt: skip
         """Every number a caller passes, checked before any work (one-line errors)."""
+        check_median_window(median_2d)
         if not MIN_FPS <= fps <= MAX_FPS:
             raise HtposeError(f"frame rate {fps:g} is not in [{MIN_FPS:g}, {MAX_FPS:g}] fps")
         if not 1 <= hypotheses <= MAX_HYPOTHESES:
