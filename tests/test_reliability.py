@@ -386,12 +386,23 @@ def test_cpu_time_is_logged_and_carried_across_a_resume(
     assert cpu == sorted(cpu) and cpu[-1] == pytest.approx(final["cpu_seconds"], abs=0.01)
 
 
+AUGMENTED = (
+    "data.cameras.enabled=true", "data.cameras.distortion_prob=0.5", "data.pose.tilt_prob=0.5",
+    "data.pose.tilt_from=0.4", "data.pose.scale_prob=0.5", "data.noise_prob=0.5",
+    "data.occlusion_prob=0.5", "data.flip_prob=0.5", "diffusion.high_noise_share=0.5",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("augmented", [False, True])
 def test_loader_workers_make_the_same_run_and_resume_the_same(
-    tmp_path, tiny_config, small_cmu, cameras_path
+    tmp_path, tiny_config, small_cmu, cameras_path, augmented
 ):
+    """Batches made ahead in workers, and a run resumed half-way, draw exactly the windows,
+    cameras, tilts, noise and timesteps of a plain run (every draw seeded per step)."""
     config = _yaml(tmp_path, tiny_config, small_cmu, cameras_path, steps=5, checkpoint_every=2)
-    assert _train(config, tmp_path / "here") == 0
-    workers = ("--set", "train.loader_workers=2")
+    sets = [arg for item in (AUGMENTED if augmented else ()) for arg in ("--set", item)]
+    assert _train(config, tmp_path / "here", *sets) == 0
+    workers = (*sets, "--set", "train.loader_workers=2")
     assert _train(config, tmp_path / "ahead", *workers) == 0
     assert _train(config, tmp_path / "split", *workers, "--stop-at", "3") == 0
     assert _train(config, tmp_path / "split", *workers, "--resume") == 0
