@@ -43,14 +43,20 @@ EVAL_JOINTS = [JOINT_NAMES.index(n) for n in (
 FPS = 60.0
 
 
-def _errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
-    """Pelvis-aligned MPJPE and P-MPJPE in mm over frames ``(T, 17, 3)`` on EVAL_JOINTS."""
+def _errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    """Pelvis-aligned MPJPE and P-MPJPE in mm over frames ``(T, 17, 3)`` on EVAL_JOINTS, and
+    the body's size against the reference's (median over frames of the RMS distance of
+    those joints from their centroid)."""
     p = pred - pred[:, :1]
     r = ref - ref[:, :1]
     p, r = p[:, EVAL_JOINTS], r[:, EVAL_JOINTS]
     mpjpe = np.linalg.norm(p - r, axis=-1).mean()
     pa = p_mpjpe(torch.from_numpy(p).double(), torch.from_numpy(r).double()).mean()
-    return 1000 * float(mpjpe), 1000 * float(pa)
+
+    def size(x: np.ndarray) -> np.ndarray:
+        return np.sqrt(((x - x.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
+
+    return 1000 * float(mpjpe), 1000 * float(pa), float(np.median(size(p) / size(r)))
 
 
 def _flat(px: np.ndarray, ref_cam: np.ndarray, cam) -> np.ndarray:
@@ -95,15 +101,14 @@ def main() -> None:
     cols = ["flat", *models]
     print(f"Single-view lifting vs four-view triangulation, H={args.hypotheses}, "
           f"K={args.steps or 'per model (sampling_steps)'}; "
-          "MPJPE / P-MPJPE mm on the 12 limb joints")  # fmt: skip
-    print(f"{'camera':8} {'frames':>6} " + " ".join(f"{c:>18}" for c in cols))
+          "MPJPE / P-MPJPE mm on the 12 limb joints, x size against the reference")  # fmt: skip
+    print(f"{'camera':8} {'frames':>6} " + " ".join(f"{c:>26}" for c in cols))
     for r in rows:
-        cells = " ".join(f"{r[c][0]:8.1f} / {r[c][1]:6.1f}  " for c in cols)
+        cells = " ".join(f"{r[c][0]:8.1f} / {r[c][1]:6.1f} x{r[c][2]:5.2f} " for c in cols)
         print(f"{r['camera']:8} {r['frames']:6d} {cells}")
-    mean = {c: np.mean([r[c] for r in rows], axis=0).round(1).tolist() for c in cols}
-    print(
-        f"{'mean':8} {'':6} " + " ".join(f"{mean[c][0]:8.1f} / {mean[c][1]:6.1f}  " for c in cols)
-    )
+    mean = {c: np.mean([r[c] for r in rows], axis=0).round(2).tolist() for c in cols}
+    cells = " ".join(f"{mean[c][0]:8.1f} / {mean[c][1]:6.1f} x{mean[c][2]:5.2f} " for c in cols)
+    print(f"{'mean':8} {'':6} {cells}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
 

@@ -12,7 +12,7 @@ from htpose.cli import main
 from htpose.data.keypoints import fill_missing, read_keypoints
 from htpose.errors import DataError, HtposeError
 from htpose.lift import Lifter, load_result, resample_to
-from htpose.skeleton import JOINT_NAMES
+from htpose.skeleton import JOINT_NAMES, PARENTS, STATURE_PER_CHAIN, stature
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 
@@ -367,17 +367,15 @@ def test_pieces_lifted_with_their_start_frame_match_the_whole(lifter, cut_share,
 
 def test_a_detector_outlier_frame_is_filtered_out_before_lifting(lifter):
     """A wrist thrown 300 px for one frame (a detector glitch) moves the 3D there without
-    the 2D median, and leaves it as the clean lift with it (the default)."""
+    the 2D median (the default), and leaves it as the clean lift with it."""
     pose = _pose(60)
     glitch = pose.copy()
     glitch[30, J["r_wrist"]] += [300.0, -200.0]
     kw = dict(image_size=(1000, 1002), fps=50, hypotheses=2, steps=1)
-    assert lifter.config.eval.median_2d >= 3
     clean = lifter(pose, **kw)
-    filtered = lifter(glitch, **kw)
-    raw = lifter(glitch, median_2d=0, **kw)
-    assert filtered.info["median_2d"] == lifter.config.eval.median_2d
-    assert raw.info["median_2d"] == 0
+    filtered = lifter(glitch, median_2d=5, **kw)
+    raw = lifter(glitch, **kw)
+    assert filtered.info["median_2d"] == 5 and raw.info["median_2d"] == 0
 
     def jump(result) -> float:  # the 3D wrist at frame 30 against its neighbours' mean
         w = result.joints_3d[:, J["r_wrist"]]
@@ -390,6 +388,44 @@ def test_a_detector_outlier_frame_is_filtered_out_before_lifting(lifter):
             lifter(pose, median_2d=bad, **kw)
 
 
+def test_a_known_height_scales_the_body_and_keeps_its_projection(lifter):
+    pose = _pose(40)
+    kw = dict(image_size=(1000, 1002), fps=30, hypotheses=3, steps=1)
+    plain = lifter(pose, **kw)
+    tall = lifter(pose, body_height=1.93, **kw)
+    s = tall.info["body_scale"]
+    assert tall.info["body_height_m"] == 1.93 and plain.info["body_scale"] == 1.0
+    assert stature(tall.joints_3d) == pytest.approx(1.93, rel=1e-5)
+    assert s == pytest.approx(1.93 / stature(plain.joints_3d), rel=1e-3)
+    for name in ("joints_3d", "hypotheses", "uncertainty", "root"):
+        np.testing.assert_allclose(getattr(tall, name), s * getattr(plain, name), rtol=1e-3)
+
+    def projected(r):  # the same picture: a bigger body just as much further away
+        p = r.joints_3d + r.root[:, None]
+        return p[..., :2] / p[..., 2:]
+
+    np.testing.assert_allclose(projected(tall), projected(plain), atol=1e-5)
+    for bad in (0.3, 3.0, float("nan"), -1.7):
+        with pytest.raises(HtposeError, match="body height must be in"):
+            lifter(pose, body_height=bad, **kw)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.floats(0.5, 2.0))
+def test_stature_is_the_bone_chain_whatever_the_posture(seed, size):
+    rng = np.random.default_rng(seed)
+    bones = size * rng.uniform(0.05, 0.5, 17)  # a bone length per joint, to its parent
+    frames = np.zeros((5, 17, 3))
+    for j, parent in enumerate(PARENTS):
+        if parent >= 0:  # each frame bends every bone its own way
+            direction = rng.normal(size=(5, 3))
+            direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+            frames[:, j] = frames[:, parent] + bones[j] * direction
+    leg = (bones[[3, 2, 6, 5]]).sum() / 2
+    trunk = bones[[7, 8, 9, 10]].sum()
+    assert stature(frames) == pytest.approx((leg + trunk) * STATURE_PER_CHAIN, rel=1e-9)
+
+
 def test_lift_cli_refuses_a_bad_median_window(tmp_path, capsys):
     track = tmp_path / "track.npy"
     np.save(track, _pose(20))
@@ -399,6 +435,9 @@ def test_lift_cli_refuses_a_bad_median_window(tmp_path, capsys):
     assert "htpose: error: median_2d must be 0 (off) or an odd" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main([*args, "--median-2d", "99"])
+    assert exc.value.code == 2 and not (tmp_path / "out.npz").exists()
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--body-height", "17"])  # centimetres or feet by mistake
     assert exc.value.code == 2 and not (tmp_path / "out.npz").exists()
 
 

@@ -542,6 +542,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         start_frame=args.start_frame,
         median_2d=args.median_2d,
+        body_height=args.body_height,
     )
     _write_outputs(result, outputs, targets, args)
     if assumed_fps:
@@ -601,7 +602,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                     aggregate=args.aggregate, flip=_flip(args), batch=args.batch,
                     seed=args.seed, threshold=args.threshold, focal=args.focal,
                     progress=not args.no_progress, overlap=args.overlap,
-                    median_2d=args.median_2d)  # fmt: skip
+                    median_2d=args.median_2d, body_height=args.body_height)  # fmt: skip
     found.seconds["lift"] = time.perf_counter() - tick
     result.info["video"] = _video_info(found)
     tick = time.perf_counter()
@@ -823,6 +824,13 @@ def _add_lift_options(p: argparse.ArgumentParser) -> None:
         metavar="FRAMES",
         help="running median of the 2D over this many model frames against detector jitter "
         "(odd; 0: off; default: the model's eval.median_2d)",
+    )
+    p.add_argument(
+        "--body-height",
+        type=_float_in(0.5, 2.6, "a standing height in metres in [0.5, 2.6]"),
+        metavar="METRES",
+        help="the person's standing height, when known: the result is scaled to it (one view "
+        "cannot tell a small near body from a large far one)",
     )
     _add_flip_args(p)
     p.add_argument("--batch", type=_positive_int, default=16, help="windows per model call")

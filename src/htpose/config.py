@@ -241,16 +241,17 @@ class EvalConfig:
     half the cost of 0.5.
 
     ``median_2d``: the 2D is median-filtered over this many model frames (odd; 0 or 1: off)
-    before lifting, removing a detector's jitter and one-frame outliers; clean 2D lifts the
-    same. Chosen on `val` with the bundled model under the fitted detector noise (H = 20,
-    K = 1): MPJPE 81.5 mm off, 76.1 at 3, 75.9 at 5, 75.6 at 9, clean 2D 71.1 at each; 5
-    for half the temporal support of 9 at a 0.3 mm difference (benchmarks/RESULTS.md,
-    section 4).
+    before lifting, against a detector's frame-to-frame jitter and one-frame outliers. Off by
+    default, chosen on real video over the synthetic noise: under the fitted noise model it
+    took `val` from 81.5 to 75.9 mm (5 frames; clean 2D unchanged), but on the real Pose2Sim
+    footage it did not help (MediaPipe tracking: 160.9 -> 164.3 mm, every view a little
+    worse; frame-by-frame MediaPipe: 164.4 -> 171.3), so the synthetic noise's white jitter
+    flatters it (benchmarks/RESULTS.md, section 4).
     """
 
     batch_windows: int = 16
     overlap: float = 0.0
-    median_2d: int = 5
+    median_2d: int = 0
     aggregations: list[str] = field(default_factory=lambda: ["mean", "jpma", "pbest", "jbest"])
 
 

@@ -51,10 +51,11 @@ from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.errors import DataError, HtposeError
 from htpose.io import atomic_write
 from htpose.model.denoiser import Denoiser
-from htpose.skeleton import JOINT_NAMES, NUM_JOINTS
+from htpose.skeleton import JOINT_NAMES, NUM_JOINTS, stature
 
 BUNDLED_MODEL = "cmu_htp.safetensors"
 MIN_FPS, MAX_FPS = 0.1, 10_000.0  # slower is a slide show; no camera records faster
+MIN_HEIGHT_M, MAX_HEIGHT_M = 0.5, 2.6  # a toddler to the tallest people recorded
 DEFAULT_FPS = 30.0  # assumed when neither the file nor the caller gives a frame rate
 FOCAL_RATIO = 1.15
 LIFT_AGGREGATIONS = ("mean", "jpma")
@@ -298,6 +299,7 @@ class Lifter:
         overlap: float | None = None,
         start_frame: int = 0,
         median_2d: int | None = None,
+        body_height: float | None = None,
     ) -> LiftResult:
         """Lift one person's track.
 
@@ -312,7 +314,11 @@ class Lifter:
         except within one window (``model.frames`` model frames) of a cut, where a piece lacks
         the other side's context. ``median_2d``: the running-median window over model frames
         that cleans the 2D of detector jitter and one-frame outliers (default: the model
-        config's ``eval.median_2d``; 0 turns it off).
+        config's ``eval.median_2d``; 0 turns it off). ``body_height``: the person's standing
+        height in metres, when known: one view cannot tell a small near body from a large
+        far one, so the lift gives an adult of about average size unless told; with
+        ``body_height`` the result (joints, hypotheses, uncertainty and root alike, which keeps
+        its projection) is scaled so that :func:`~htpose.skeleton.stature` matches it.
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
@@ -322,7 +328,7 @@ class Lifter:
         median_2d = self.config.eval.median_2d if median_2d is None else median_2d
         self._check_settings(
             src_fps, hypotheses, steps, aggregate, batch, threshold, focal, overlap, start_frame,
-            median_2d,
+            median_2d, body_height,
         )  # fmt: skip
         pixels = kp.pixels.astype(np.float64)
         if width is not None and kp.normalized:
@@ -351,12 +357,15 @@ class Lifter:
         hyps, agg, root, radius = self._to_input_frames(
             hyps50, agg50, root50, len(pixels), src_fps, start_frame, first
         )
+        body_scale = 1.0 if body_height is None else body_height / max(stature(agg), 1e-6)
+        hyps, agg, root, radius = (a * np.float32(body_scale) for a in (hyps, agg, root, radius))
         seconds = time.perf_counter() - tick
         info = self._info(
             hypotheses=hypotheses, steps=steps, aggregate=aggregate, flip=flip, seed=seed,
             input_fps=src_fps, focal_px=focal_px, source=kp.source, seconds=round(seconds, 3),
             frames_per_second=round(len(pixels) / seconds, 2) if seconds > 0 else None,
-            filled_joints=int(filled.sum()), median_2d=median_2d,
+            filled_joints=int(filled.sum()), median_2d=median_2d, body_height_m=body_height,
+            body_scale=round(body_scale, 4),
         )  # fmt: skip
         return LiftResult(
             agg, hyps, radius, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),
@@ -475,10 +484,15 @@ class Lifter:
     def _check_settings(
         self, fps: float, hypotheses: int, steps: int, aggregate: str, batch: int,
         threshold: float, focal: float | None, overlap: float | None, start_frame: int,
-        median_2d: int,
+        median_2d: int, body_height: float | None,
     ) -> None:  # fmt: skip
         """Every number a caller passes, checked before any work (one-line errors)."""
         check_median_window(median_2d)
+        if body_height is not None and not MIN_HEIGHT_M <= body_height <= MAX_HEIGHT_M:
+            raise HtposeError(
+                f"body height must be in [{MIN_HEIGHT_M:g}, {MAX_HEIGHT_M:g}] metres, "
+                f"got {body_height}"
+            )
         if not MIN_FPS <= fps <= MAX_FPS:
             raise HtposeError(f"frame rate {fps:g} is not in [{MIN_FPS:g}, {MAX_FPS:g}] fps")
         if not 1 <= hypotheses <= MAX_HYPOTHESES:
