@@ -34,10 +34,11 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1002)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--hypotheses", default="5,20")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, help="DDIM steps K (default: the model's own)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--flip", default="average", help="flip modes: average,split,none")
+    parser.add_argument("--overlap", default="", help="e.g. 0,0.5 (default: the model's)")
     parser.add_argument(
         "--rows", default=str(pipeline.ROWS_PER_CALL), help="sequences per denoiser call"
     )
@@ -46,18 +47,19 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     path = Path(args.keypoints or resources.files("htpose") / "samples" / "boxing_coco.json")
     lifter = Lifter.from_pretrained(args.checkpoint)
+    overlaps = [float(o) for o in args.overlap.split(",")] if args.overlap else [None]
     settings = list(itertools.product(
         [int(h) for h in args.hypotheses.split(",")], args.flip.split(","),
-        [int(r) for r in args.rows.split(",")],
+        [int(r) for r in args.rows.split(",")], overlaps,
     ))  # fmt: skip
 
-    def run(setting: tuple[int, str, int]) -> tuple[float, int]:
-        h, flip, rows = setting
+    def run(setting: tuple[int, str, int, float | None]) -> tuple[float, int]:
+        h, flip, rows, overlap = setting
         pipeline.ROWS_PER_CALL = rows
         tick = time.perf_counter()
         track = read_keypoints(path)
         result = lifter(track, (args.width, args.height), args.fps, hypotheses=h,
-                        steps=args.steps, flip=flip)  # fmt: skip
+                        steps=args.steps, flip=flip, overlap=overlap)  # fmt: skip
         return time.perf_counter() - tick, len(result)
 
     for setting in settings:
@@ -72,15 +74,17 @@ def main() -> None:
     print(
         f"\nmodel {lifter.name} ({'HTP' if cfg.model.pruning.tcep else 'unpruned'}, "
         f"{cfg.model.frames} frames, width {cfg.model.width}); input {path.name}: {frames} "
-        f"frames at {args.fps:g} fps; K={args.steps}; median of {args.runs} alternating runs; "
+        f"frames at {args.fps:g} fps; K={args.steps or cfg.diffusion.sampling_steps}; "
+        f"median of {args.runs} alternating runs; "
         f"torch threads {torch.get_num_threads()}\n"
     )
-    print("| H | flip | sequences per call | seconds | video frames per second (end to end) |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| H | flip | sequences per call | overlap | seconds | video frames per second |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for setting in settings:
         med = statistics.median(times[setting])
-        h, flip, rows = setting
-        print(f"| {h} | {flip} | {rows} | {med:.2f} | {frames / med:.1f} |")
+        h, flip, rows, overlap = setting
+        overlap = cfg.eval.overlap if overlap is None else overlap
+        print(f"| {h} | {flip} | {rows} | {overlap:g} | {med:.2f} | {frames / med:.1f} |")
 
 
 if __name__ == "__main__":
