@@ -433,9 +433,11 @@ def test_lift_cli_refuses_a_bad_median_window(tmp_path, capsys):
             "1002", "--hypotheses", "1"]  # fmt: skip
     assert main([*args, "--median-2d", "4"]) == 2
     assert "htpose: error: median_2d must be 0 (off) or an odd" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        main([*args, "--median-2d", "99"])
-    assert exc.value.code == 2 and not (tmp_path / "out.npz").exists()
+    assert main([*args, "--median-2d", "99"]) == 2
+    assert "up to 31, got 99" in capsys.readouterr().err
+    assert main(["evaluate", "--median-2d", "6", "--split", "val"]) == 2  # before any data
+    assert "median_2d must be 0 (off)" in capsys.readouterr().err
+    assert not (tmp_path / "out.npz").exists()
     with pytest.raises(SystemExit) as exc:
         main([*args, "--body-height", "17"])  # centimetres or feet by mistake
     assert exc.value.code == 2 and not (tmp_path / "out.npz").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from htpose.errors import HtposeError
+from htpose.skeleton import MAX_STATURE_M, MIN_STATURE_M
 
 
 def _int_list(text: str) -> list[int]:
@@ -71,8 +72,10 @@ def _float_in(lo: float, hi: float, what: str):
 
 
 _unit_fraction = _float_in(0.0, 0.9, "a number in [0, 0.9]")  # an overlap share
-_median_window = _int_in(0, 31, "0 (off) or an odd number of frames up to 31")
 _tilt_angle = _float_in(-180.0, 180.0, "degrees in [-180, 180]")
+_body_height = _float_in(
+    MIN_STATURE_M, MAX_STATURE_M, f"a height in metres in [{MIN_STATURE_M}, {MAX_STATURE_M}]"
+)
 
 
 def _view(text: str) -> tuple[float, float]:
@@ -176,6 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from htpose.aggregation import AGGREGATIONS
     from htpose.checkpoint import load_model
     from htpose.config import load_config
+    from htpose.data.temporal import check_median_window
     from htpose.evaluate import check_sampling, evaluate
     from htpose.io import check_outputs
     from htpose.lift import bundled_model_path
@@ -198,6 +202,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     hyps = args.hypotheses or [cfg.diffusion.hypotheses]
     steps = args.steps or cfg.diffusion.sampling_steps
     check_sampling(cfg, hyps, steps, _flip(args), 1)  # before any data is read
+    if args.median_2d is not None:
+        check_median_window(args.median_2d)
     data = args.data or cfg.data.clips
     sequences = _evaluation_sequences(args, cfg, data)
     if args.threads:
@@ -820,14 +826,14 @@ def _add_lift_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--median-2d",
-        type=_median_window,
+        type=_nonnegative_int,
         metavar="FRAMES",
         help="running median of the 2D over this many model frames against detector jitter "
         "(odd; 0: off; default: the model's eval.median_2d)",
     )
     p.add_argument(
         "--body-height",
-        type=_float_in(0.5, 2.6, "a standing height in metres in [0.5, 2.6]"),
+        type=_body_height,
         metavar="METRES",
         help="the person's standing height, when known: the result is scaled to it (one view "
         "cannot tell a small near body from a large far one)",
@@ -896,7 +902,7 @@ def _add_evaluation_data_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--median-2d",
-        type=_median_window,
+        type=_nonnegative_int,
         metavar="FRAMES",
         help="running median of the 2D over this many frames, as lifting applies it "
         "(odd; 0: off; default: the config's eval.median_2d)",

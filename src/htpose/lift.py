@@ -51,11 +51,10 @@ from htpose.diffusion.pipeline import flip_mode, flip_passes, sample_hypotheses
 from htpose.errors import DataError, HtposeError
 from htpose.io import atomic_write
 from htpose.model.denoiser import Denoiser
-from htpose.skeleton import JOINT_NAMES, NUM_JOINTS, stature
+from htpose.skeleton import JOINT_NAMES, MAX_STATURE_M, MIN_STATURE_M, NUM_JOINTS, stature
 
 BUNDLED_MODEL = "cmu_htp.safetensors"
 MIN_FPS, MAX_FPS = 0.1, 10_000.0  # slower is a slide show; no camera records faster
-MIN_HEIGHT_M, MAX_HEIGHT_M = 0.5, 2.6  # a toddler to the tallest people recorded
 DEFAULT_FPS = 30.0  # assumed when neither the file nor the caller gives a frame rate
 FOCAL_RATIO = 1.15
 LIFT_AGGREGATIONS = ("mean", "jpma")
@@ -318,7 +317,8 @@ class Lifter:
         height in metres, when known: one view cannot tell a small near body from a large
         far one, so the lift gives an adult of about average size unless told; with
         ``body_height`` the result (joints, hypotheses, uncertainty and root alike, which keeps
-        its projection) is scaled so that :func:`~htpose.skeleton.stature` matches it.
+        its projection) is scaled so that :func:`~htpose.skeleton.stature` matches it (pieces
+        lifted with ``start_frame`` are each scaled by their own frames' estimate).
         """
         kp = self._as_keypoints(keypoints, scores)
         width, height = self._image_size(kp, image_size)
@@ -488,9 +488,9 @@ class Lifter:
     ) -> None:  # fmt: skip
         """Every number a caller passes, checked before any work (one-line errors)."""
         check_median_window(median_2d)
-        if body_height is not None and not MIN_HEIGHT_M <= body_height <= MAX_HEIGHT_M:
+        if body_height is not None and not MIN_STATURE_M <= body_height <= MAX_STATURE_M:
             raise HtposeError(
-                f"body height must be in [{MIN_HEIGHT_M:g}, {MAX_HEIGHT_M:g}] metres, "
+                f"body height must be in [{MIN_STATURE_M:g}, {MAX_STATURE_M:g}] metres, "
                 f"got {body_height}"
             )
         if not MIN_FPS <= fps <= MAX_FPS:

@@ -43,6 +43,8 @@ FLIP_PERM: tuple[int, ...] = tuple(flip_permutation())
 # Bones as (child, parent) pairs, for drawing and bone-length checks.
 BONES: tuple[tuple[int, int], ...] = tuple((j, p) for j, p in enumerate(PARENTS) if p >= 0)
 
+MIN_STATURE_M, MAX_STATURE_M = 0.5, 2.6  # a toddler to the tallest people recorded
+
 # Standing height from the skeleton: the bones from ankle to head top (each leg's ankle-knee
 # and knee-hip, averaged over both legs, then pelvis-spine-thorax-neck-head) times this.
 # Measured on the CMU `train` clips: head top above the lower ankle in each clip's most
