@@ -244,9 +244,9 @@ class EvalConfig:
     before lifting, against a detector's frame-to-frame jitter and one-frame outliers. Off by
     default, chosen on real video over the synthetic noise: under the fitted noise model it
     took `val` from 81.5 to 75.9 mm (5 frames; clean 2D unchanged), but on the real Pose2Sim
-    footage it did not help (MediaPipe tracking: 160.9 -> 164.3 mm, every view a little
-    worse; frame-by-frame MediaPipe: 164.4 -> 171.3), so the synthetic noise's white jitter
-    flatters it (benchmarks/RESULTS.md, section 4).
+    footage it did not help (lift seeds 1-3, MediaPipe tracking: 161.3 -> 164.3-165.1 mm,
+    every view a little worse; frame-by-frame MediaPipe: 164.4-164.9 -> 171.3-171.7), so the
+    synthetic noise's white jitter flatters it (benchmarks/RESULTS.md, section 4).
     """
 
     batch_windows: int = 16
