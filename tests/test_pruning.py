@@ -344,7 +344,13 @@ def test_a_trained_htp_model_is_replanned_without_retraining(tmp_path, capsys):
     base = ["lift", str(kp), "-o", str(tmp_path / "o.npz"), "--checkpoint", str(path),
             "--hypotheses", "1", "--steps", "1", "--no-progress"]  # fmt: skip
     assert main([*base, "--keep-ratio", "0.33", "--merge-ratio", "0.5"]) == 0
+    assert main([*base, "--scoring", "uniform"]) == 0
+    m, c, _ = load_model(path)
+    replan(c.model, scoring="uniform")
+    kept = m.encode_condition(torch.randn(1, 27, 17, 2)).plan.kept[0]
+    assert torch.equal(kept, torch.linspace(0, 26, len(kept)).round().long())
     for bad, match in ((["--keep-ratio", "0"], "keep-ratio"), (["--keep-ratio", "nan"], "keep"),
+                       (["--scoring", "best"], "--scoring"),
                        (["--mgptp-layer", "0"], "mgptp_layer"),
                        (["--tcep-layer", "5"], "tcep_layer")):  # fmt: skip
         capsys.readouterr()

@@ -124,12 +124,19 @@ def _add_replan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge-ratio", type=float, help="HTP: share of kept tokens MGPTP leaves")
     p.add_argument("--tcep-layer", type=int, help="HTP: block pair where TCEP prunes")
     p.add_argument("--mgptp-layer", type=int, help="HTP: block pair where MGPTP merges")
+    p.add_argument(
+        "--scoring",
+        help="HTP: how TCEP chooses the kept frames (motion_graph, keyframe, uniform, random)",
+    )
 
 
 def _replan(model_cfg, args: argparse.Namespace) -> None:
     from htpose.model.pruning.config import replan
 
-    replan(model_cfg, args.keep_ratio, args.merge_ratio, args.tcep_layer, args.mgptp_layer)
+    replan(
+        model_cfg, args.keep_ratio, args.merge_ratio, args.tcep_layer, args.mgptp_layer,
+        args.scoring,
+    )  # fmt: skip
 
 
 def _load_cfg(args: argparse.Namespace):

@@ -118,12 +118,14 @@ def replan(
     merge_ratio: float | None = None,
     tcep_layer: int | None = None,
     mgptp_layer: int | None = None,
+    scoring: str | None = None,
 ) -> None:
     """Re-plan a trained HTP model's pruning in place (``model_cfg``: its ``ModelConfig``).
 
-    TCEP and MGPTP have no weights, so the kept share, the merged share and the layers where
-    they act can change after training. Refused for an unpruned model, for MGPTP settings on
-    a model without MGPTP, and for values the config would refuse.
+    TCEP and MGPTP have no weights, so the kept share, the merged share, the layers where
+    they act and the way frames are chosen (``scoring``) can change after training. Refused
+    for an unpruned model, for MGPTP settings on a model without MGPTP, and for values the
+    config would refuse.
     """
     from dataclasses import replace
 
@@ -131,7 +133,7 @@ def replan(
         k: v
         for k, v in dict(
             keep_ratio=keep_ratio, merge_ratio=merge_ratio, tcep_layer=tcep_layer,
-            mgptp_layer=mgptp_layer,
+            mgptp_layer=mgptp_layer, scoring=scoring,
         ).items()
         if v is not None
     }  # fmt: skip
@@ -145,6 +147,8 @@ def replan(
         )
     if not p.mgptp and ({"merge_ratio", "mgptp_layer"} & set(changes)):
         raise ConfigError("this HTP checkpoint has no MGPTP: --merge-ratio/--mgptp-layer")
+    if scoring is not None and scoring not in SCORINGS:
+        raise ConfigError(f"--scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
     for name in ("keep_ratio", "merge_ratio"):
         value = changes.get(name)
         if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):

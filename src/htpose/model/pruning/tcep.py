@@ -37,6 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+# Above this many frames (windows x frames) a GPU plan's greedy loop stays on the device
+# (benchmarks/tcep_plan_speed.py on an H200: the host loop was 3-11x faster up to 16 x 243,
+# 2x slower at 128 x 243).
+HOST_LOOP_MAX_CELLS = 12_000
 SCORE_FLOOR = 0.1  # beta: keeps static and linear stretches comparable rather than all zero
 
 
@@ -118,10 +122,15 @@ def greedy_spread(scores: torch.Tensor, count: int) -> torch.Tensor:
     The picks are sequential, so the loop runs ``count - 2`` times. Eagerly it runs in NumPy
     on the host: as torch ops each pass is a handful of tiny kernels, which on a GPU made
     the pruned model slower than the unpruned one at one window (benchmarks/RESULTS.md,
-    section 2). Under tracing (ONNX export) or compilation the torch loop is used, so the
-    choice stays part of the graph. Both compute in float64 and pick the same frames.
+    section 2). On a GPU with many windows the device loop is kept: its cost is per pass,
+    while the host's grows with the windows, and on an H200 the two crossed at about
+    ``HOST_LOOP_MAX_CELLS`` frames (``N x F``). Under tracing (ONNX export) or compilation
+    the torch loop is used, so the choice stays part of the graph. Both compute in float64
+    and pick the same frames.
     """
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return _greedy_spread_torch(scores, count)
+    if scores.device.type != "cpu" and scores.numel() > HOST_LOOP_MAX_CELLS:
         return _greedy_spread_torch(scores, count)
     chosen = _greedy_spread_numpy(scores.detach().to("cpu", torch.float64).numpy(), count)
     return torch.from_numpy(chosen).to(scores.device)
