@@ -364,3 +364,35 @@ def test_a_trained_htp_model_is_replanned_without_retraining(tmp_path, capsys):
     args = ["lift", str(kp), "-o", str(tmp_path / "p.npz"), "--checkpoint", str(plain),
             "--keep-ratio", "0.5"]  # fmt: skip
     assert main(args) == 2 and "not pruned" in capsys.readouterr().err
+
+
+def test_train_scoring_applies_in_training_mode_only():
+    """``train_scoring`` chooses the frames while training; eval mode goes back to
+    ``scoring``, so a model trained on random plans is evaluated on its own plan."""
+    cfg = config_from_dict({"model": {"frames": 27, "width": 16, "depth": 2, "heads": 2,
+                            "pruning": {"tcep": True, "keep_ratio": 0.4, "scoring": "uniform",
+                                        "train_scoring": "random"}}})  # fmt: skip
+    model = build_denoiser(cfg.model)
+    x = torch.randn(64, 27, 17, 2)
+    model.eval()
+    even = model.encode_condition(x).plan.kept
+    assert (even == even[0]).all()  # evenly spaced: one plan for every window
+    model.train()
+    drawn = model.encode_condition(x).plan.kept
+    assert drawn.shape == even.shape and not (drawn == drawn[0]).all()
+    assert (drawn[:, 0] == 0).all() and (drawn[:, -1] == 26).all()  # both ends kept
+    with pytest.raises(ConfigError, match="train_scoring"):
+        config_from_dict({"model": {"pruning": {"tcep": True, "train_scoring": "best"}}})
+
+
+def test_a_run_resumes_on_other_training_plans_but_not_another_network():
+    """``train_scoring`` has no weights, so a resume may change it; a width may not change."""
+    from htpose.train import _same_model
+
+    def model(**over):
+        pruning = {"tcep": True, "keep_ratio": 0.5, **over.pop("pruning", {})}
+        return config_from_dict({"model": {"frames": 27, "pruning": pruning, **over}}).model
+
+    assert _same_model(model(), model(pruning={"train_scoring": "random"}))
+    assert not _same_model(model(), model(width=32))
+    assert not _same_model(model(), model(pruning={"scoring": "uniform"}))

@@ -426,7 +426,7 @@ class _TrainingRun:
         if found is None:
             return False
         tensors, saved_cfg, meta = found
-        if saved_cfg.model != self.cfg.model:
+        if not _same_model(saved_cfg.model, self.cfg.model):
             raise CheckpointError(
                 f"{self.files.last} was trained with another model config; use a new output folder"
             )
@@ -704,6 +704,17 @@ def _prepare_run_folder(out: Path, cfg: Config) -> None:
 
 def _write_config(out: Path, cfg: Config) -> None:
     atomic_write(out / "config.yaml", lambda fh: fh.write(dump_config(cfg).encode()))
+
+
+def _same_model(a, b) -> bool:
+    """Whether two model configs describe the same network, the frame choice while training
+    aside (it has no weights, so a run may resume on other plans)."""
+    from dataclasses import replace
+
+    def plain(m):
+        return replace(m, pruning=replace(m.pruning, train_scoring=None))
+
+    return plain(a) == plain(b)
 
 
 def _resume_point(

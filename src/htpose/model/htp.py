@@ -28,11 +28,13 @@ class HTPDenoiser(Denoiser):
         self.recovery.apply(init_weights)
 
     def encode_condition(self, keypoints_2d: torch.Tensor) -> Condition:
-        """Embed normalised 2D keypoints ``(N, F, J, 2)`` and choose the frames to keep."""
+        """Embed normalised 2D keypoints ``(N, F, J, 2)`` and choose the frames to keep
+        (in training mode by ``train_scoring`` where it is set)."""
         cond = super().encode_condition(keypoints_2d)
         p = self.cfg.pruning
         count = p.kept_frames(self.cfg.frames)
-        plan = select_frames(keypoints_2d, count, p.scoring, p.graph_threshold, p.graph_radius)
+        scoring = p.train_scoring if self.training and p.train_scoring else p.scoring
+        plan = select_frames(keypoints_2d, count, scoring, p.graph_threshold, p.graph_radius)
         return Condition(cond.tokens, plan)
 
     def forward(self, y_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
