@@ -15,7 +15,7 @@ from htpose.data.augment import scale_bones, tilt
 from htpose.data.camera import normalize_keypoints
 from htpose.data.capture import novel_capture
 from htpose.data.clips import read_clips
-from htpose.data.sequences import flip_2d
+from htpose.data.sequences import DetectorNoise, flip_2d
 from htpose.data.virtual_cameras import (
     TEST_KINDS,
     CameraRanges,
@@ -256,3 +256,53 @@ def test_tilt_curriculum_holds_tilts_back_and_changes_nothing_else(tilt_from):
         for k in range(20)
     )  # fmt: skip
     assert tilted > 0  # the comparison above would be empty if nothing were ever tilted
+
+
+def _lag_one(e: np.ndarray) -> float:
+    e = e - e.mean(0)
+    return float((e[1:] * e[:-1]).sum() / (e**2).sum())
+
+
+@settings(max_examples=8, deadline=None)
+@given(frames=st.integers(1, 6), seed=st.integers(0, 1000))
+def test_smoothed_jitter_keeps_its_size_and_has_the_moving_average_correlation(frames, seed):
+    """Jitter averaged over L frames: same standard deviation, lag-one correlation (L-1)/L."""
+    noise = DetectorNoise(jitter_px=3.0, drift_px=0.0, outlier_prob=0.0, jitter_frames=frames)
+    zero = np.zeros((4000, 17, 2))
+    e = noise.apply(zero, np.random.default_rng(seed), scale=2.0)
+    assert abs(e.std() - 6.0) < 0.25
+    assert abs(_lag_one(e.reshape(len(e), -1)) - (frames - 1) / frames) < 0.05
+
+
+@settings(max_examples=8, deadline=None)
+@given(hold=st.integers(1, 6), seed=st.integers(0, 1000))
+def test_held_outliers_keep_their_share_and_come_in_runs(hold, seed):
+    """Outliers held for H frames: about ``outlier_prob`` of the frames still, and an
+    outlying frame follows another about (H-1)/H of the time; H = 1 is the white model."""
+    noise = DetectorNoise(jitter_px=0.0, drift_px=0.0, outlier_prob=0.04, outlier_px=30.0,
+                          outlier_frames=hold)  # fmt: skip
+    e = noise.apply(np.zeros((6000, 17, 2)), np.random.default_rng(seed))
+    out = (np.abs(e) > 1e-9).any(-1)
+    assert abs(out.mean() - 0.04) < 0.012
+    follows = (out[1:] & out[:-1]).sum() / out[1:].sum()
+    assert abs(follows - (hold - 1) / hold) < 0.1
+
+
+def test_white_noise_draws_are_unchanged_by_the_time_structure_fields():
+    """With jitter_frames = outlier_frames = 1 the draws are those of the white model (so
+    noisy evaluations recorded before these fields stay reproducible)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(500, 50, (120, 17, 2))
+    got = DetectorNoise(jitter_px=2.5, drift_px=3.9, drift_frames=8, outlier_prob=0.055,
+                        outlier_px=24.0).apply(x, np.random.default_rng(3), 1.3)  # fmt: skip
+    r = np.random.default_rng(3)
+    want = x + r.normal(0.0, 2.5 * 1.3, x.shape)
+    walk = r.normal(0.0, 1.0, (128, 17, 2))
+    kernel = np.ones(8) / np.sqrt(8)
+    want = (
+        want
+        + np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid")[:120], 0, walk) * 3.9 * 1.3
+    )
+    hit = r.random((120, 17, 1)) < 0.055
+    want = want + hit * r.normal(0.0, 24.0 * 1.3, x.shape)
+    assert np.array_equal(got, want)

@@ -36,6 +36,8 @@ class NoiseConfig:
     drift_frames: int = 25
     outlier_prob: float = 0.005
     outlier_px: float = 30.0
+    jitter_frames: int = 1
+    outlier_frames: int = 1
 
 
 @dataclass
@@ -314,8 +316,9 @@ class Config:
         n = self.data.noise
         if min(n.jitter_px, n.drift_px, n.outlier_px) < 0 or not 0 <= n.outlier_prob <= 1:
             raise ConfigError("data.noise sizes must be >= 0 and outlier_prob in [0, 1]")
-        if not 1 <= n.drift_frames <= 10_000:
-            raise ConfigError("data.noise.drift_frames must be in [1, 10000]")
+        for key in ("drift_frames", "jitter_frames", "outlier_frames"):
+            if not 1 <= getattr(n, key) <= 10_000:
+                raise ConfigError(f"data.noise.{key} must be in [1, 10000]")
         if self.diffusion.flip_mode not in ("average", "split"):
             raise ConfigError("diffusion.flip_mode must be 'average' or 'split'")
         if not 0.0 <= self.eval.overlap <= 0.9:
