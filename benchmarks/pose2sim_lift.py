@@ -43,10 +43,11 @@ EVAL_JOINTS = [JOINT_NAMES.index(n) for n in (
 FPS = 60.0
 
 
-def _errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
-    """Pelvis-aligned MPJPE and P-MPJPE in mm over frames ``(T, 17, 3)`` on EVAL_JOINTS, and
+def _errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, float, float]:
+    """Pelvis-aligned MPJPE and P-MPJPE in mm over frames ``(T, 17, 3)`` on EVAL_JOINTS,
     the body's size against the reference's (median over frames of the RMS distance of
-    those joints from their centroid)."""
+    those joints from their centroid), and N-MPJPE (pelvis-aligned after the least-squares
+    scale per frame: the pose error with the size taken out, rotation left in)."""
     p = pred - pred[:, :1]
     r = ref - ref[:, :1]
     p, r = p[:, EVAL_JOINTS], r[:, EVAL_JOINTS]
@@ -56,7 +57,10 @@ def _errors(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     def size(x: np.ndarray) -> np.ndarray:
         return np.sqrt(((x - x.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
 
-    return 1000 * float(mpjpe), 1000 * float(pa), float(np.median(size(p) / size(r)))
+    s = (p * r).sum((1, 2), keepdims=True) / (p * p).sum((1, 2), keepdims=True)
+    n_mpjpe = np.linalg.norm(s * p - r, axis=-1).mean()
+    ratio = float(np.median(size(p) / size(r)))
+    return 1000 * float(mpjpe), 1000 * float(pa), ratio, 1000 * float(n_mpjpe)
 
 
 def _flat(px: np.ndarray, ref_cam: np.ndarray, cam) -> np.ndarray:
@@ -101,13 +105,17 @@ def main() -> None:
     cols = ["flat", *models]
     print(f"Single-view lifting vs four-view triangulation, H={args.hypotheses}, "
           f"K={args.steps or 'per model (sampling_steps)'}; "
-          "MPJPE / P-MPJPE mm on the 12 limb joints, x size against the reference")  # fmt: skip
-    print(f"{'camera':8} {'frames':>6} " + " ".join(f"{c:>26}" for c in cols))
+          "MPJPE / P-MPJPE mm on the 12 limb joints, x size against the reference, "
+          "N: N-MPJPE (size taken out)")  # fmt: skip
+
+    def cell(e) -> str:
+        return f"{e[0]:8.1f} / {e[1]:6.1f} x{e[2]:5.2f} N{e[3]:6.1f} "
+
+    print(f"{'camera':8} {'frames':>6} " + " ".join(f"{c:>34}" for c in cols))
     for r in rows:
-        cells = " ".join(f"{r[c][0]:8.1f} / {r[c][1]:6.1f} x{r[c][2]:5.2f} " for c in cols)
-        print(f"{r['camera']:8} {r['frames']:6d} {cells}")
+        print(f"{r['camera']:8} {r['frames']:6d} " + " ".join(cell(r[c]) for c in cols))
     mean = {c: np.mean([r[c] for r in rows], axis=0).round(2).tolist() for c in cols}
-    cells = " ".join(f"{mean[c][0]:8.1f} / {mean[c][1]:6.1f} x{mean[c][2]:5.2f} " for c in cols)
+    cells = " ".join(cell(mean[c]) for c in cols)
     print(f"{'mean':8} {'':6} {cells}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
