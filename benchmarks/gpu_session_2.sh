@@ -9,6 +9,7 @@
 #   3. evaluations of what finished, on the GPU, until the time is up (the rest on the CPU).
 # Run from the repository root with ../shared beside it (or the data in .gpu/).
 # OUT: where results go; SECONDS_TOTAL: the time it may take.
+# PLAN=rest (a second call, as run): only the runs the first call had no time for.
 # DEVICE=cpu QUICK=1 runs the same steps in miniature (to check the script itself).
 set -u
 OUT=${OUT:-runs/gpu2}
@@ -62,14 +63,7 @@ HTP=configs/cmu_wide_htp.yaml
 FULL=configs/cmu_wide.yaml
 HOT=model.pruning.tcep_layer=1,model.pruning.keep_ratio=0.2,model.pruning.mgptp=false,model.pruning.recovery=attend
 export OMP_NUM_THREADS=1
-if [ "${PLAN:-all}" = noise ]; then  # a third call: the noise model's time structure, 3 seeds
-    EVAL_S=15  # evaluated on the CPU afterwards
-    TIMED=model.pruning.train_scoring=random,data.noise.outlier_frames=4,data.noise.drift_frames=16
-    for seed in 0 1 2; do
-        lane gn_white_s$seed:$seed:$HTP:model.pruning.train_scoring=random &
-        lane gn_timed_s$seed:$seed:$HTP:$TIMED &
-    done
-elif [ "${PLAN:-all}" = rest ]; then  # a second call: the runs the first left out
+if [ "${PLAN:-all}" = rest ]; then  # a second call: the runs the first left out
     lane gc_f27_s0:0:$HTP:model.frames=27 & lane gc_f27_s1:1:$HTP:model.frames=27 &
     lane gc_f27_s2:2:$HTP:model.frames=27 & lane gc_f243_s2:2:$HTP:model.frames=243 &
 else
@@ -84,7 +78,6 @@ lane gc_f243_s1:1:$HTP:model.frames=243 &
 fi
 wait
 
-[ "${PLAN:-all}" = noise ] && SECONDS_TOTAL=0  # no evaluations
 # 3. Evaluations on the GPU while time is left (the protocol of RESULTS section 2: overlap 0).
 export OMP_NUM_THREADS=2
 E="$H evaluate --subjects S9 --views 0 --hypotheses 20 --overlap 0 --device $DEVICE --no-progress"
