@@ -21,7 +21,7 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
-from pose2sim_noise import CALIB, _person_scale, load_views, triangulate_views
+from pose2sim_noise import CALIB, _person_scale, load_views, triangulate_views, view_errors
 
 from htpose.config import load_config
 from htpose.data.sequences import DetectorNoise
@@ -118,10 +118,8 @@ def main() -> None:
     cams, names, px, vis = load_views(args.detections, str(CALIB))
     tri = triangulate_views(cams, names, px, vis)
     truth = px - tri["errors"]  # the reprojection, where the view was used
-    real = []
-    for v in range(len(names)):
-        e = tri["errors"][v] - np.nanmedian(tri["errors"][v].reshape(-1, 2), axis=0)
-        real.append(e / _person_scale(px[v]))
+    real = [view_errors(tri["errors"][v], px[v])[2] for v in range(len(names))]
+    real = [e for e in real if e is not None]
     synth = draw(at_rate(noise, args.fps), truth, px, args.draws)
     best = fit_time_structure(noise, truth, px, real, args.fps)
     print(f"fitted at 50 Hz: jitter_frames {best.jitter_frames}, outlier_frames "

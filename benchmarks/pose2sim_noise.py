@@ -163,21 +163,29 @@ def _person_scale(px: np.ndarray) -> float:
     return float(np.nanmedian(spread)) / REFERENCE_SPREAD_PX
 
 
+def view_errors(e: np.ndarray, px: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """One view's errors ``(T, 17, 2)`` less their constant offset (a calibration or cropping
+    mismatch, not detector noise), in pixels of the reference person size: ``(offset, scale,
+    scaled)``, ``scaled`` None where the person's size cannot be measured."""
+    offset = np.nanmedian(e.reshape(-1, 2), axis=0)
+    scale = _person_scale(px)
+    ok = np.isfinite(scale) and scale > 0
+    return offset, scale, (e - offset) / scale if ok else None
+
+
 def fit(errors: np.ndarray, px: np.ndarray, seen: np.ndarray, names: list[str]) -> dict:
     """The noise model's parameters from reprojection errors ``(V, T, 17, 2)``."""
     views = len(names)
     per_camera, scaled = {}, []
     for v in range(views):
-        e = errors[v]
-        offset = np.nanmedian(e.reshape(-1, 2), axis=0)
-        scale = _person_scale(px[v])
+        offset, scale, view_scaled = view_errors(errors[v], px[v])
         per_camera[names[v]] = {
-            "median_error_px": float(np.nanmedian(np.linalg.norm(e, axis=-1))),
+            "median_error_px": float(np.nanmedian(np.linalg.norm(errors[v], axis=-1))),
             "constant_offset_px": np.round(offset, 2).tolist(),
             "person_scale": round(scale, 3),
         }
-        if np.isfinite(scale) and scale > 0:
-            scaled.append((e - offset) / scale)
+        if view_scaled is not None:
+            scaled.append(view_scaled)
     e = np.concatenate(scaled, axis=1)  # (T_all, 17, 2), reference-size pixels
     # Frame-to-frame part vs slow part (5-frame moving average at 60 fps, 83 ms).
     kernel = np.ones(5) / 5
