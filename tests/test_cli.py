@@ -254,6 +254,16 @@ def test_evaluate_tilt_runs_and_refuses_bad_angles(tmp_path, small_cmu, cameras_
         assert "--tilt" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--subjects", "--aggregate", "--views", "--hypotheses"])
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_evaluate_refuses_empty_lists(flag, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", flag, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert flag in err[-1] and err[-1].startswith("htpose")
+
+
 def test_evaluate_without_checkpoint_uses_the_bundled_model(tmp_path, small_cmu, cameras_path):
     out = tmp_path / "bundled.json"
     args = ["evaluate", "--data", str(small_cmu), "--cameras", str(cameras_path)]

@@ -31,7 +31,11 @@ def _int_list(text: str) -> list[int]:
 
 
 def _str_list(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        # An empty list would silently fall back to the default (all subjects, say).
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return values
 
 
 def _int_in(lo: int, hi: int, what: str):
