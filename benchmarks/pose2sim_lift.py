@@ -114,11 +114,18 @@ def main() -> None:
     print(f"{'camera':8} {'frames':>6} " + " ".join(f"{c:>34}" for c in cols))
     for r in rows:
         print(f"{r['camera']:8} {r['frames']:6d} " + " ".join(cell(r[c]) for c in cols))
+    # Each view counts once in "mean" (the figure earlier tables report); the views have very
+    # different frame counts, so "per frame" weights each by its frames as well.
+    weights = [r["frames"] for r in rows]
     mean = {c: np.mean([r[c] for r in rows], axis=0).round(2).tolist() for c in cols}
-    cells = " ".join(cell(mean[c]) for c in cols)
-    print(f"{'mean':8} {'':6} {cells}")
+    per_frame = {
+        c: np.average([r[c] for r in rows], axis=0, weights=weights).round(2).tolist() for c in cols
+    }
+    print(f"{'mean':8} {'':6} " + " ".join(cell(mean[c]) for c in cols))
+    print(f"{'perframe':8} {sum(weights):6d} " + " ".join(cell(per_frame[c]) for c in cols))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
+        out = {"rows": rows, "mean": mean, "per_frame": per_frame}
+        Path(args.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
