@@ -335,21 +335,14 @@ class Lifter:
             pixels = pixels * np.array([width, height])  # fractions of the image
         filled_px, filled = fill_missing(pixels, kp.scores, threshold)
         _check_in_image(filled_px, width, height)
-        first, lo, w = stream_positions(len(filled_px), src_fps, start_frame)
-        n50 = len(lo)
-        budget.check(
-            n50 * hypotheses * NUM_JOINTS * 3 * 4 * 4,
-            f"{len(filled_px)} frames at {src_fps:g} fps ({n50} frames at the model's 50 Hz) "
-            f"x {hypotheses} hypotheses",
-        )
         flip, batch = self._plan(hypotheses, flip, batch)
 
         tick = time.perf_counter()
+        first, px50 = self._to_model_frames(filled_px, src_fps, start_frame, hypotheses, median_2d)
         focal_px = float(focal) if focal else FOCAL_RATIO * max(width, height)
         intr = torch.tensor(
             [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
         )
-        px50 = median_filter_frames(interpolate(filled_px, lo, w), median_2d)
         hyps50, agg50, root50 = self._lift_50hz(
             px50, first, width, height, intr, hypotheses, steps, aggregate, flip, batch, seed,
             progress, self.config.eval.overlap if overlap is None else overlap,
@@ -371,6 +364,22 @@ class Lifter:
             agg, hyps, radius, root, filled_px.astype(np.float32), kp.scores.astype(np.float32),
             filled, src_fps, (int(width), int(height)), info,
         )  # fmt: skip
+
+    @staticmethod
+    def _to_model_frames(
+        px: np.ndarray, src_fps: float, start_frame: int, hypotheses: int, median_2d: int
+    ) -> tuple[int, np.ndarray]:
+        """Filled input pixels ``(T, 17, 2)`` -> the first absolute model frame and the 2D at
+        the model's 50 Hz ``(N, 17, 2)``, median-filtered; refuses a length whose hypotheses
+        would not fit the memory budget before anything is allocated."""
+        first, lo, w = stream_positions(len(px), src_fps, start_frame)
+        n50 = len(lo)
+        budget.check(
+            n50 * hypotheses * NUM_JOINTS * 3 * 4 * 4,
+            f"{len(px)} frames at {src_fps:g} fps ({n50} frames at the model's 50 Hz) "
+            f"x {hypotheses} hypotheses",
+        )
+        return first, median_filter_frames(interpolate(px, lo, w), median_2d)
 
     def _to_input_frames(
         self, hyps50: np.ndarray, agg50: np.ndarray, root50: np.ndarray, count: int,
