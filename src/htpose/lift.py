@@ -335,10 +335,10 @@ class Lifter:
             pixels = pixels * np.array([width, height])  # fractions of the image
         filled_px, filled = fill_missing(pixels, kp.scores, threshold)
         _check_in_image(filled_px, width, height)
-        flip, batch = self._plan(hypotheses, flip, batch)
-
         tick = time.perf_counter()
+        # The length's budget first: its message names the frame rate that caused it.
         first, px50 = self._to_model_frames(filled_px, src_fps, start_frame, hypotheses, median_2d)
+        flip, batch = self._plan(hypotheses, flip, batch)
         focal_px = float(focal) if focal else FOCAL_RATIO * max(width, height)
         intr = torch.tensor(
             [focal_px, focal_px, width / 2, height / 2, 0, 0, 0, 0, 0], dtype=torch.float64
