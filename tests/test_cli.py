@@ -273,3 +273,12 @@ def test_evaluate_without_checkpoint_uses_the_bundled_model(tmp_path, small_cmu,
     assert doc["checkpoint"].endswith("cmu_htp.safetensors")
     # A trained model: an untrained one is off by hundreds of millimetres.
     assert 0 < doc["mpjpe_mm"] < 150, doc["mpjpe_mm"]
+
+
+def test_evaluate_novel_cameras_reports_rows_per_camera_kind(small_cmu, capsys):
+    args = ["evaluate", "--data", str(small_cmu), "--cameras", "random:4:0", "--views", "0"]
+    assert main([*args, "--hypotheses", "1", "--steps", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "mean over camera kinds" in out and "mean over actions" not in out
+    kinds = {"phone", "webcam_low", "corner_high", "telephoto"}
+    assert kinds <= {line.split()[0] for line in out.splitlines() if line.strip()}

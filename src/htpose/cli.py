@@ -277,9 +277,11 @@ def _report_evaluation(
     from htpose.lift import bundled_model_path
 
     input_kind = "noisy 2D" if args.noisy else ("detected 2D" if args.keypoints else "GT 2D")
+    rows = "camera kind" if str(args.cameras).startswith("random:") else "action"
     for (agg, h), table in result.tables.items():
         print()
-        print(table.format(f"== {agg}, H={h}, K={steps}, {input_kind}, {n} sequences =="))
+        title = f"== {agg}, H={h}, K={steps}, {input_kind}, {n} sequences =="
+        print(table.format(title, rows))
     print(
         f"\n{result.frames} frames in {result.seconds:.1f} s of sampling: {result.fps:.1f} frames/s"
     )

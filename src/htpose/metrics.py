@@ -118,18 +118,19 @@ class ErrorTable:
         }
         return out
 
-    def format(self, title: str = "") -> str:
-        """A plain-text table: one row per action, then the means."""
+    def format(self, title: str = "", rows: str = "action") -> str:
+        """A plain-text table: one row per action, then the means. ``rows`` names what the
+        rows are (the novel-camera protocol groups by ``"camera kind"``)."""
         names = list(self.metrics)
         width = max([len(a) for a in self.actions()] + [22])
         lines = [title] if title else []
-        lines.append(f"{'action':<{width}} " + " ".join(f"{n:>12}" for n in names))
+        lines.append(f"{rows:<{width}} " + " ".join(f"{n:>12}" for n in names))
         for a in self.actions():
             lines.append(
                 f"{a:<{width}} " + " ".join(f"{self.per_action(n)[a]:12.1f}" for n in names)
             )
         lines.append(
-            f"{'mean over actions':<{width}} "
+            f"{f'mean over {rows}s':<{width}} "
             + " ".join(f"{self.mean_over_actions(n):12.1f}" for n in names)
         )
         lines.append(
