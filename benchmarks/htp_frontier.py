@@ -296,7 +296,7 @@ def _plot(rows: list[dict], path: str, split: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    fig, ax = plt.subplots(figsize=(7.0, 6.0))
     styles = ["o-", "s--", "^:", "D-.", "v-", "P--", "X:", "*-"]
     own = {r["variant"]: r["scoring"] for r in rows if r["trained"]}
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -317,7 +317,8 @@ def _plot(rows: list[dict], path: str, split: str) -> None:
     ax.set_ylabel(f"MPJPE on {split} (mm), mean +- sd over seeds")
     ax.set_title("Accuracy against cost; labels: kept share of frames")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # Below the axes: inside, it hides the points of whichever variant lies under it.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
