@@ -277,7 +277,8 @@ def _report_evaluation(
     from htpose.lift import bundled_model_path
 
     input_kind = "noisy 2D" if args.noisy else ("detected 2D" if args.keypoints else "GT 2D")
-    rows = "camera kind" if str(args.cameras).startswith("random:") else "action"
+    novel = _camera_choice(args.cameras, "")[1] is not None  # the one parse of --cameras
+    rows = "camera kind" if novel else "action"
     for (agg, h), table in result.tables.items():
         print()
         title = f"== {agg}, H={h}, K={steps}, {input_kind}, {n} sequences =="
