@@ -2,9 +2,9 @@
 # Issue 9's frontier over three seeds: every variant trained exactly like the others (the
 # recipe of configs/cmu_wide_htp.yaml, 2000 steps of batch 16, seeds 0-2), then swept over
 # the kept share and drawn (benchmarks/htp_frontier.png), on `val` and then on `test`.
-# A run whose model.safetensors exists is not trained again, so the script resumes after
-# an interruption. On 2 cores: 21 runs of about 15 min on one thread, two at a time (about
-# 2.7 h), then about 20 min per split for the sweep. Run from the repository root.
+# Every run is resumed where it stopped, so the script can be run again after an
+# interruption. On 2 cores: 18 runs of 12-25 min on one thread, two at a time (about
+# 2.2 h), then about 20 min per split for the sweep. Run from the repository root.
 #   R: where the runs go (default runs/frontier); DEVICE: cpu or cuda; WORKERS: trainings at
 #   once (default 2 on CPU, 3 on cuda); SPLITS: the sweeps (empty: train only); STEPS, KEEP,
 #   SPLITS and PLOT shrink it to check the script itself (STEPS=3 KEEP=0.5 SPLITS=val
@@ -25,11 +25,12 @@ export OMP_NUM_THREADS=1
 train() {  # NAME SEED CONFIG [OVERRIDE...]
     local name=$1 seed=$2 config=$3
     shift 3
-    [ -f "$R/${name}_s$seed/model.safetensors" ] && return 0
     local sets=()
     for o in "$@"; do sets+=(--set "$o"); done
+    # --resume: a run cut short goes on from its last checkpoint, a finished one returns at once
+    # (model.safetensors is rewritten at every checkpoint, so it does not mean finished).
     htpose train --config "$config" --steps "$STEPS" --seed "$seed" --threads 1 --device "$DEVICE" \
-        "${sets[@]}" --no-progress --out "$R/${name}_s$seed" > "$R/${name}_s$seed.log" 2>&1
+        "${sets[@]}" --resume --no-progress --out "$R/${name}_s$seed" >> "$R/${name}_s$seed.log" 2>&1
 }
 
 variant() {  # NAME SEED: train one variant of the study at one seed
@@ -37,7 +38,6 @@ variant() {  # NAME SEED: train one variant of the study at one seed
     case $1 in
         htp) train htp "$s" $HTP ;;                       # random plans in training, TCEP at inference
         uniform) train uniform "$s" $HTP model.pruning.scoring=uniform $OWN_PLAN ;;
-        random) train random "$s" $HTP model.pruning.scoring=random ;;  # random frames throughout
         hot) train hot "$s" $HTP model.pruning.tcep_layer=1 model.pruning.keep_ratio=0.2 \
             model.pruning.mgptp=false model.pruning.recovery=attend $OWN_PLAN ;;
         small40) train small40 "$s" $FULL model.width=40 ;;
@@ -45,20 +45,40 @@ variant() {  # NAME SEED: train one variant of the study at one seed
         tcep_plan) train tcep_plan "$s" $HTP $OWN_PLAN ;;  # trained on TCEP's own plan
     esac
 }
-# One queue, variant-major with the extra variant last, so a run cut short still leaves the
-# issue's controls with all three seeds; WORKERS train at once (one per core on CPU), worker w
-# taking every WORKERS-th job from the w-th.
+# One queue taken in order by WORKERS trainings at once (one per core on CPU): each job is
+# claimed by whichever worker is free, so the long runs do not pile up on one core. Variant-
+# major with the longest runs early and the extra variant last, so a run cut short still
+# leaves the issue's controls with all three seeds.
 JOBS=()
-for v in htp uniform random hot small40 unpruned tcep_plan; do
+for v in htp uniform unpruned hot small40 tcep_plan; do
     for s in 0 1 2; do JOBS+=("$v $s"); done
 done
 WORKERS=${WORKERS:-$([ "$DEVICE" = cpu ] && echo 2 || echo 3)}
+rm -rf "$R/.claims" && mkdir -p "$R/.claims"
 worker() {
-    local i
-    for ((i = $1; i < ${#JOBS[@]}; i += WORKERS)); do variant ${JOBS[$i]}; done
+    local job
+    for job in "${JOBS[@]}"; do
+        mkdir "$R/.claims/${job/ /_s}" 2>/dev/null || continue  # mkdir: one claim wins
+        variant $job
+    done
 }
-for ((w = 0; w < WORKERS; w++)); do worker "$w" & done
+for ((w = 0; w < WORKERS; w++)); do worker & done
 wait
+
+# Random frames: HTP trains on random plans already, so this control is the HTP runs with
+# random frames at inference too (the same training, not repeated), saved as checkpoints.
+for s in 0 1 2; do
+    src=$R/htp_s$s/model.safetensors dst=$R/random_s$s/model.safetensors
+    [ -f "$src" ] && [ ! -f "$dst" ] && mkdir -p "$R/random_s$s" && python - "$src" "$dst" <<'PY'
+import sys
+
+from htpose.checkpoint import load_model, save_checkpoint
+
+model, cfg, meta = load_model(sys.argv[1])
+cfg.model.pruning.scoring = "random"
+save_checkpoint(sys.argv[2], model, cfg, meta=meta)
+PY
+done
 
 LABELS=("htp=HTP, random plans in training" "tcep_plan=HTP, TCEP plan in training"
     "uniform=evenly spaced" "random=random frames" "hot=HoT-style"
