@@ -15,6 +15,11 @@ other field of the pruning config at the trained ratios, for the sensitivity cur
 TCEP's motion graph (``graph_threshold``, the paper's eta; ``graph_radius``). ``--plot``
 draws MPJPE against MACs.
 
+``--accuracy-from`` takes the accuracy of points already measured (the JSON of earlier runs,
+for example one per variant, run while other variants were still training, with
+``--timing-runs 0``) and measures only MACs and speed here, so that a study split over
+several processes still gets its speeds side by side in one run.
+
     python benchmarks/htp_frontier.py --model TCEP=runs/a_s0/model.safetensors,... \\
         --model uniform=... --split val --hypotheses 5 --json runs/frontier.json \\
         --plot benchmarks/htp_frontier.png
@@ -127,7 +132,10 @@ def _describe(cfg, point: dict) -> dict:
 
 
 def _time_points(variants, args, h, k) -> dict[tuple[str, int], float]:
-    """Frames per second of every (variant, point), first seed, all alternating."""
+    """Frames per second of every (variant, point), first seed, all alternating (none when
+    ``--timing-runs 0``)."""
+    if args.timing_runs == 0:
+        return {}
     times: dict[tuple[str, int], list[float]] = {}
     for run in range(args.timing_runs + 1):  # the first round warms up
         for v in variants:
@@ -147,6 +155,26 @@ def _time_points(variants, args, h, k) -> dict[tuple[str, int], float]:
         key: args.timing_windows * variants[0]["models"][0][1].model.frames / statistics.median(t)
         for key, t in times.items()
     }
+
+
+def _key(row: dict) -> tuple:
+    """What identifies a measured point: its variant and its plan."""
+    fields = ("variant", "sweep", "scoring", "keep_ratio", "merge_ratio", "graph_threshold",
+              "graph_radius")  # fmt: skip
+    return tuple(row.get(f) for f in fields)
+
+
+def _measured_rows(paths: list[str], split: str, h: int) -> dict[tuple, dict]:
+    """Rows of earlier runs' JSON by :func:`_key`; a run on another split or H is refused."""
+    rows = {}
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        if doc["split"] != split or doc["H"] != h:
+            print(f"htpose: error: {path} was measured on {doc['split']} at H={doc['H']}, "
+                  f"not {split} at H={h}", file=sys.stderr)  # fmt: skip
+            raise SystemExit(2)
+        rows.update({_key(r): r for r in doc["rows"]})
+    return rows
 
 
 def _measure(v: dict, point: dict, seqs, h: int, k: int) -> dict:
@@ -206,6 +234,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json")
     ap.add_argument("--plot")
+    ap.add_argument(
+        "--accuracy-from", type=lambda t: [p for p in t.split(",") if p], default=[],
+        metavar="JSON[,JSON...]", help="take measured points' accuracy from these runs' JSON",
+    )  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     given = args.model + args.checkpoint
@@ -235,11 +267,13 @@ def main() -> None:
     k = args.steps or variants[0]["models"][0][1].diffusion.sampling_steps
 
     fps = _time_points(variants, args, h, k)
+    known = _measured_rows(args.accuracy_from, args.split, h)
     rows = []
     for v in variants:
         for i, pt in enumerate(v["points"]):
-            row = _measure(v, pt, seqs, h, k)
-            row["frames_per_s"] = fps[(v["name"], i)]
+            row = known.get(_key({"variant": v["name"], **_describe(v["models"][0][1], pt)}))
+            row = dict(row) if row else _measure(v, pt, seqs, h, k)
+            row["frames_per_s"] = fps.get((v["name"], i))
             rows.append(row)
             print(json.dumps({k_: v_ for k_, v_ in row.items() if k_ != "per_action"}), flush=True)
     _print_table(rows, args, h, k)
@@ -266,9 +300,10 @@ def _print_table(rows: list[dict], args, h: int, k: int) -> None:
         mark = " (trained)" if r["trained"] and r["scoring"] != "-" else ""
         graph = (f"{r['graph_threshold']:g} | {r['graph_radius']}" if "graph_radius" in r
                  else "- | -")  # fmt: skip
+        speed = "-" if r["frames_per_s"] is None else f"{r['frames_per_s']:.0f}"
         print(
             f"| {r['variant']} | {r['scoring']}{mark} | {r['keep_ratio']:g} | "
-            f"{r['merge_ratio']:g} | {graph} | {r['infer_gmacs']:.3f} | {r['frames_per_s']:.0f} | "
+            f"{r['merge_ratio']:g} | {graph} | {r['infer_gmacs']:.3f} | {speed} | "
             f"{r['mpjpe_mm']:.1f} +- {r['mpjpe_sd']:.1f} | "
             f"{r['p_mpjpe_mm']:.1f} +- {r['p_mpjpe_sd']:.1f} |"
         )
