@@ -164,17 +164,27 @@ def _key(row: dict) -> tuple:
     return tuple(row.get(f) for f in fields)
 
 
-def _measured_rows(paths: list[str], split: str, h: int) -> dict[tuple, dict]:
-    """Rows of earlier runs' JSON by :func:`_key`; a run on another split or H is refused."""
+def _measured_rows(paths: list[str], split: str, h: int, k: int, variants: list[dict]) -> dict:
+    """Rows of earlier runs' JSON by :func:`_key`. A run on another split, H or K, or whose
+    variant of the same name had other checkpoints, is refused: its accuracy is not these
+    models'."""
+    ours = {v["name"]: v["paths"] for v in variants}
     rows = {}
     for path in paths:
         doc = json.loads(Path(path).read_text())
-        if doc["split"] != split or doc["H"] != h:
-            print(f"htpose: error: {path} was measured on {doc['split']} at H={doc['H']}, "
-                  f"not {split} at H={h}", file=sys.stderr)  # fmt: skip
-            raise SystemExit(2)
+        if (doc["split"], doc["H"], doc["K"]) != (split, h, k):
+            _refuse(f"{path} was measured on {doc['split']} at H={doc['H']}, K={doc['K']}, "
+                    f"not {split} at H={h}, K={k}")  # fmt: skip
+        for name, ckpts in doc["variants"].items():
+            if name in ours and ckpts != ours[name]:
+                _refuse(f"{path} measured {name!r} with other checkpoints ({', '.join(ckpts)})")
         rows.update({_key(r): r for r in doc["rows"]})
     return rows
+
+
+def _refuse(message: str) -> None:
+    print(f"htpose: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _measure(v: dict, point: dict, seqs, h: int, k: int) -> dict:
@@ -267,7 +277,7 @@ def main() -> None:
     k = args.steps or variants[0]["models"][0][1].diffusion.sampling_steps
 
     fps = _time_points(variants, args, h, k)
-    known = _measured_rows(args.accuracy_from, args.split, h)
+    known = _measured_rows(args.accuracy_from, args.split, h, k, variants)
     rows = []
     for v in variants:
         for i, pt in enumerate(v["points"]):
