@@ -8,7 +8,7 @@
 #   R: where the runs go (default runs/frontier); DEVICE: cpu or cuda; WORKERS: trainings at
 #   once (default 2 on CPU, 3 on cuda); SPLITS: the sweeps (empty: train only); STEPS, KEEP,
 #   SPLITS and PLOT shrink it to check the script itself (STEPS=3 KEEP=0.5 SPLITS=val
-#   PLOT=/tmp/f.png). A variant without all three seeds trained is left out of the sweeps.
+#   PLOT=/tmp/f.png). A run that fails stops the script before the sweeps.
 set -eu
 R=${R:-runs/frontier}
 DEVICE=${DEVICE:-cpu}
@@ -59,23 +59,30 @@ worker() {
     local job
     for job in "${JOBS[@]}"; do
         mkdir "$R/.claims/${job/ /_s}" 2>/dev/null || continue  # mkdir: one claim wins
-        variant $job
+        variant $job || echo "$job" >> "$R/.claims/failed"
     done
 }
 for ((w = 0; w < WORKERS; w++)); do worker & done
 wait
+# A failed run leaves a model.safetensors of its last checkpoint: sweep nothing rather than it.
+if [ -s "$R/.claims/failed" ]; then
+    echo "frontier_seeds: failed (see their logs in $R; run again to resume):" \
+        $(tr '\n' ',' < "$R/.claims/failed") >&2
+    exit 1
+fi
 
 # Random frames: HTP trains on random plans already, so this control is the HTP runs with
 # random frames at inference too (the same training, not repeated), saved as checkpoints.
 for s in 0 1 2; do
-    src=$R/htp_s$s/model.safetensors dst=$R/random_s$s/model.safetensors
-    [ -f "$src" ] && [ ! -f "$dst" ] && mkdir -p "$R/random_s$s" && python - "$src" "$dst" <<'PY'
+    mkdir -p "$R/random_s$s"
+    python - "$R/htp_s$s/model.safetensors" "$R/random_s$s/model.safetensors" <<'PY'
 import sys
 
 from htpose.checkpoint import load_model, save_checkpoint
+from htpose.model.pruning.config import replan
 
 model, cfg, meta = load_model(sys.argv[1])
-cfg.model.pruning.scoring = "random"
+replan(cfg.model, scoring="random")
 save_checkpoint(sys.argv[2], model, cfg, meta=meta)
 PY
 done
@@ -83,17 +90,9 @@ done
 LABELS=("htp=HTP, random plans in training" "tcep_plan=HTP, TCEP plan in training"
     "uniform=evenly spaced" "random=random frames" "hot=HoT-style"
     "small40=unpruned width 40" "unpruned=unpruned width 64")
-models=()  # a variant enters the sweep only with all three seeds trained
+models=()
 for pair in "${LABELS[@]}"; do
-    name=${pair%%=*} ckpts=()
-    for s in 0 1 2; do
-        [ -f "$R/${name}_s$s/model.safetensors" ] && ckpts+=("$R/${name}_s$s/model.safetensors")
-    done
-    if [ ${#ckpts[@]} -eq 3 ]; then
-        models+=(--model "${pair#*=}=$(IFS=,; echo "${ckpts[*]}")")
-    else
-        echo "frontier_seeds: $name has ${#ckpts[@]} of 3 seeds trained; left out of the sweep" >&2
-    fi
+    models+=(--model "${pair#*=}=$(for s in 0 1 2; do echo "$R/${pair%%=*}_s$s/model.safetensors"; done | paste -sd,)")
 done
 for split in $SPLITS; do
     plot=()
