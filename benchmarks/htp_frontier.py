@@ -252,16 +252,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     given = args.model + args.checkpoint
     if not given:
-        print("htpose: error: give at least one --model NAME=CKPT", file=sys.stderr)
-        raise SystemExit(2)
+        _refuse("give at least one --model NAME=CKPT")
 
     variants, seqs = [], None
     for name, paths in given:
         models = [load_model(p)[:2] for p in paths]
         cfg = models[0][1]
         if any(c.model != cfg.model for _, c in models):
-            print(f"htpose: error: the seeds of {name} differ in model config", file=sys.stderr)
-            raise SystemExit(2)
+            _refuse(f"the seeds of {name} differ in model config")
         if seqs is None:
             seqs = load_sequences(
                 cfg.data.clips, cfg.data.camera_file, args.split, args.subjects.split(","),
