@@ -154,6 +154,56 @@ def test_deep_json_is_refused_without_recursion(tmp_path, capsys):
     _one_line_error(capsys, main(["lift", str(deep), "-o", str(tmp_path / "o.npz")]), "nests")
 
 
+@pytest.mark.parametrize("digits", [4301, 20_000])
+def test_json_numbers_past_python_digit_limit_are_clean_errors(tmp_path, capsys, digits):
+    # Python refuses to parse integers this long with a ValueError, not a JSONDecodeError.
+    entry = _coco_entry(0)
+    text = json.dumps([entry]).replace("400.0", "4" * digits, 1)
+    path = tmp_path / "coco.json"
+    path.write_text(text)
+    code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000",
+                 "--height", "1000"])  # fmt: skip
+    _one_line_error(capsys, code, "not valid JSON")
+
+
+@pytest.mark.parametrize(
+    "htpose_header", ["[" * 100_000 + "]" * 100_000, "1" * 6000], ids=["deep", "long-int"]
+)
+def test_a_checkpoint_header_that_breaks_the_json_parser_is_a_clean_error(
+    tmp_path, capsys, htpose_header
+):
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "evil.safetensors"
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"htpose": htpose_header})
+    code = main(["lift", str(_keypoints(tmp_path)), "-o", str(tmp_path / "o.npz"),
+                 "--checkpoint", str(path)])  # fmt: skip
+    _one_line_error(capsys, code, "header is corrupt")
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path, capsys):
+    frames = [_coco_entry(i, frame=i) for i in range(30)]
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(frames).encode())
+    out = tmp_path / "o.npz"
+    code = main(["lift", str(path), "-o", str(out), "--width", "1000", "--height", "1000",
+                 "--hypotheses", "1", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert np.load(out)["joints_3d"].shape == (30, 17, 3)
+
+
+def test_a_multi_line_library_message_is_printed_on_one_line(tmp_path, capsys):
+    # numpy's refusal of an oversized .npy header spans several lines.
+    path = tmp_path / "kp.npy"
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 17, 2), }"
+    header += " " * 30_000 + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000",
+                 "--height", "1000"])  # fmt: skip
+    _one_line_error(capsys, code)
+
+
 def _coco_entry(image_id, frame=0):
     kp = []
     for j in range(17):

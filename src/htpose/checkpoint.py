@@ -88,7 +88,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, 
         header = json.loads(raw)
         version = header["format"]
         cfg_values, meta = header["config"], header.get("meta", {})
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    # ValueError covers JSONDecodeError and integers past Python's digit limit.
+    except (ValueError, RecursionError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: the htpose header is corrupt") from exc
     if version != FORMAT_VERSION:
         raise CheckpointError(

@@ -1145,6 +1145,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message on one line: some library messages (numpy's) span several."""
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1154,7 +1159,7 @@ def main(argv: list[str] | None = None) -> int:
         budget.set_limit(budget.parse_size(args.max_memory) if args.max_memory else None)
         return args.func(args)
     except HtposeError as exc:
-        print(f"htpose: error: {exc}", file=sys.stderr)
+        print(f"htpose: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("htpose: interrupted", file=sys.stderr)
@@ -1163,7 +1168,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("HTPOSE_DEBUG"):
             raise
         print(
-            f"htpose: internal error: {type(exc).__name__}: {exc} (set HTPOSE_DEBUG=1 for details)",
+            f"htpose: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(set HTPOSE_DEBUG=1 for details)",
             file=sys.stderr,
         )
         return 1

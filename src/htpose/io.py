@@ -111,7 +111,8 @@ def read_text(path: str | Path, what: str = "file") -> str:
     if len(data) > cap:
         budget.check(path.stat().st_size * TEXT_EXPANSION or float("inf"), f"reading {path}")
     try:
-        return data.decode("utf-8")
+        # utf-8-sig: Windows tools often start UTF-8 files with a byte-order mark.
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{what} {path} is not UTF-8 text (a binary file?)") from exc
 
@@ -147,7 +148,8 @@ def parse_json(text: str, where: str) -> Any:
         raise DataError(f"{where} nests deeper than {MAX_NESTING} levels; refusing it")
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    # ValueError, not only JSONDecodeError: integers past Python's digit limit raise it.
+    except (ValueError, RecursionError) as exc:
         raise DataError(f"{where} is not valid JSON (truncated or foreign?): {exc}") from exc
 
 

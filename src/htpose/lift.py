@@ -219,7 +219,7 @@ def load_result(path: str | Path) -> LiftResult:
         raise DataError(f"{path}: 'fps' must be one positive number")
     try:
         info = json.loads(info_raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # foreign or hostile: the info is optional
         info = {}
     return LiftResult(
         a["joints_3d"].astype(np.float32),
