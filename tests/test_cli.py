@@ -120,6 +120,8 @@ def test_profile_json(tiny_yaml, capsys):
         ("model: {width: 10, heads: 4}", "divisible"),
         ("train: {steps: many}", "train.steps must be an integer"),
         ("model: [1, 2", "not valid YAML"),
+        ("model:\n  width: 64\n  width: 32\n", "'width' is given twice (line 3)"),
+        ("model: {frames: 9}\ntrain: {}\nmodel: {frames: 27}\n", "'model' is given twice"),
         ("diffusion: {sampling_steps: 0}", "sampling_steps"),
         ("diffusion: {high_noise_share: 1.5}", "high_noise_share"),
         ("diffusion: {high_noise_share: .nan}", "high_noise_share"),

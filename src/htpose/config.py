@@ -425,6 +425,25 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     return _build(Config, values, "").validate()
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML keeps the last,
+    so an edited config could silently train with the value its author did not mean)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, typing.Hashable):
+                continue  # the base class reports unhashable keys
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice (line {line})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> Config:
     """Read a YAML config file."""
     path = Path(path)
@@ -433,7 +452,7 @@ def load_config(path: str | Path) -> Config:
     except HtposeError as exc:
         raise ConfigError(str(exc)) from exc
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except RecursionError as exc:
         raise ConfigError(f"config file {path} nests too deeply") from exc
     except (yaml.YAMLError, ValueError) as exc:
