@@ -133,6 +133,12 @@ def test_bad_configs_give_one_line_errors(tmp_path, capsys, content, match):
     _one_line_error(capsys, main(["profile", "--config", str(path)]), match)
 
 
+def test_an_override_with_a_key_given_twice_is_refused(tiny_yaml, capsys):
+    value = "model.pruning={keep_ratio: 0.5, keep_ratio: 0.3}"
+    code = main(["profile", "--config", str(tiny_yaml), "--set", value])
+    _one_line_error(capsys, code, "'keep_ratio' is given twice")
+
+
 def test_bad_inputs_give_one_line_errors(tmp_path, tiny_yaml, capsys):
     _one_line_error(capsys, main(["train", "--config", str(tmp_path / "none.yaml")]), "not found")
     _one_line_error(

@@ -386,6 +386,24 @@ def test_cpu_time_is_logged_and_carried_across_a_resume(
     assert cpu == sorted(cpu) and cpu[-1] == pytest.approx(final["cpu_seconds"], abs=0.01)
 
 
+def test_a_tampered_metrics_log_is_trimmed_on_resume_without_an_error(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    config = _yaml(
+        tmp_path, tiny_config, small_cmu, cameras_path, steps=6, checkpoint_every=2, log_every=1
+    )
+    run = tmp_path / "run"
+    assert _train(config, run, "--stop-at", "4") == 0
+    log = run / "metrics.jsonl"
+    junk = ["[1, 2]", "7", '{"step": "x"}', '{"step": 1, "val_mpjpe_mm": {}}',
+            '{"step": ' + "9" * 5000 + "}", "[" * 5000, '{"step": 2, "lo']  # fmt: skip
+    log.write_bytes(log.read_bytes() + ("\n".join(junk) + "\n").encode() + b"\xff\xfe\n")
+    assert _train(config, run, "--resume") == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(isinstance(r, dict) and isinstance(r["step"], int) for r in records)
+    assert [r["step"] for r in records if r["step"] > 4] == [5, 6]
+
+
 AUGMENTED = (
     "data.cameras.enabled=true", "data.cameras.distortion_prob=0.5", "data.pose.tilt_prob=0.5",
     "data.pose.tilt_from=0.4", "data.pose.scale_prob=0.5", "data.noise_prob=0.5",

@@ -479,9 +479,10 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         if parts[-1] not in node:
             raise ConfigError(f"override {item!r}: unknown key {key}")
         try:
-            node[parts[-1]] = yaml.safe_load(raw)
-        except (yaml.YAMLError, RecursionError) as exc:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML") from exc
+            node[parts[-1]] = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506
+        except (yaml.YAMLError, RecursionError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({reason})") from exc
     return config_from_dict(values)
 
 

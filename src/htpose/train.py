@@ -323,15 +323,29 @@ def validate_all(
     return {"val_mpjpe_mm": float(np.mean(list(scores.values()))), **scores}
 
 
+def _log_records(path: Path) -> list[tuple[str, dict]]:
+    """Each readable line of a metrics log with its record; a line cut short by a crash, or
+    one that is not a JSON object, is skipped (never an error: the log is a by-product)."""
+    records = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(record, dict):
+                records.append((line, record))
+    return records
+
+
 def _best_logged(path: Path) -> float:
     """The best ``val_mpjpe_mm`` in a (trimmed) metrics log, for a resumed run."""
     best = math.inf
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                best = min(best, float(json.loads(line).get("val_mpjpe_mm", math.inf)))
-            except (json.JSONDecodeError, TypeError, ValueError):
-                continue
+    for _, record in _log_records(path):
+        try:
+            best = min(best, float(record.get("val_mpjpe_mm", math.inf)))
+        except (TypeError, ValueError):
+            continue
     return best
 
 
@@ -351,12 +365,10 @@ def _trim_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
+    for line, record in _log_records(path):
+        logged = record.get("step", 0)
+        if isinstance(logged, (int, float)) and logged <= step:
+            keep.append(line)
     atomic_write(path, lambda fh: fh.write(("\n".join(keep) + "\n" if keep else "").encode()))
 
 
