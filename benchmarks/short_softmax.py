@@ -10,25 +10,12 @@ kernel everywhere) and on, alternated ``--repeats`` times so both see the same m
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from htpose.config import apply_overrides, load_config
 from htpose.model import attention, build_denoiser
-from htpose.profile import _inference
-
-
-def _median_seconds(fn, runs: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        tick = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tick)
-    return statistics.median(times)
+from htpose.profile import _inference, median_seconds
 
 
 def softmax_table(elements: int = 1_600_000) -> None:
@@ -36,9 +23,9 @@ def softmax_table(elements: int = 1_600_000) -> None:
     print("| --- | --- | --- |")
     for length in (5, 10, 15, 16, 20):
         x = torch.randn(elements // length, length)
-        kernel = _median_seconds(lambda x=x: x.softmax(dim=-1), 20)
+        kernel = median_seconds(lambda x=x: x.softmax(dim=-1), 20, warmup=3)
         saved, attention.SHORT_ROWS = attention.SHORT_ROWS, length + 1
-        spelled = _median_seconds(lambda x=x: attention._softmax_last(x), 20)
+        spelled = median_seconds(lambda x=x: attention._softmax_last(x), 20, warmup=3)
         attention.SHORT_ROWS = saved
         print(f"| {length} | {kernel * 1e3:.2f} | {spelled * 1e3:.2f} |")
 
@@ -56,7 +43,7 @@ def model_table(config: str, merges: list[str], repeats: int, runs: int) -> None
         for _ in range(repeats):
             for name, rows in (("off", 0), ("on", saved)):
                 attention.SHORT_ROWS = rows
-                fps[name].append(frames / _median_seconds(run, runs))
+                fps[name].append(frames / median_seconds(run, runs, warmup=3))
         attention.SHORT_ROWS = saved
         for name, values in fps.items():
             print(f"| {merge} | {name} | {' / '.join(f'{v:.0f}' for v in values)} |")

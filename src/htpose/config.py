@@ -444,6 +444,12 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _first_line(exc: BaseException) -> str:
+    """A parser's message cut to its first line (PyYAML adds the offending text below)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def load_config(path: str | Path) -> Config:
     """Read a YAML config file."""
     path = Path(path)
@@ -456,8 +462,7 @@ def load_config(path: str | Path) -> Config:
     except RecursionError as exc:
         raise ConfigError(f"config file {path} nests too deeply") from exc
     except (yaml.YAMLError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"config file {path} is not valid YAML: {first}") from exc
+        raise ConfigError(f"config file {path} is not valid YAML: {_first_line(exc)}") from exc
     if values is None:  # an empty file is more likely a mistake than "all defaults"
         raise ConfigError(f"config file {path} is empty")
     return config_from_dict(values)
@@ -481,8 +486,9 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         try:
             node[parts[-1]] = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506
         except (yaml.YAMLError, RecursionError, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({reason})") from exc
+            raise ConfigError(
+                f"override {item!r}: the value is not valid YAML ({_first_line(exc)})"
+            ) from exc
     return config_from_dict(values)
 
 
