@@ -290,3 +290,61 @@ def test_evaluate_novel_cameras_reports_rows_per_camera_kind(small_cmu, capsys):
     assert "mean over camera kinds" in out and "mean over actions" not in out
     kinds = {"phone", "webcam_low", "corner_high", "telephoto"}
     assert kinds <= {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_init_from_grows_a_trained_model_by_pose_context(tmp_path, tiny_yaml, capsys):
+    """``--init-from`` starts a new run from a checkpoint's weights; a ``pose_context`` the
+    checkpoint lacks starts at zero, so the grown model first computes what it did."""
+    from htpose.checkpoint import load_grown_weights, load_model, model_state
+    from htpose.model.denoiser import build_denoiser
+
+    source = tmp_path / "source"
+    assert _train(tiny_yaml, source, 2) == 0
+    model, cfg, _ = load_model(source / "model.safetensors")
+    cfg.model.pose_context = True
+    grown = build_denoiser(cfg.model).eval()
+    tensors = read_checkpoint(source / "model.safetensors")[0]
+    zeroed = load_grown_weights(grown, model_state(tensors), "source")
+    assert sorted(zeroed) == ["pose_context.bias", "pose_context.weight"]
+    torch.manual_seed(1)
+    x, y, t = torch.randn(3, 9, 17, 2), torch.randn(3, 9, 17, 3), torch.tensor([0, 400, 999])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            grown(y, t, grown.encode_condition(x)), model(y, t, model.encode_condition(x))
+        )
+
+    run = tmp_path / "grown"
+    init = ["--init-from", str(source / "model.safetensors")]
+    assert _train(tiny_yaml, run, 2, *init, "--set", "model.pose_context=true") == 0
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 0 and sorted(first["zeroed"]) == sorted(zeroed)
+    trained = read_checkpoint(run / "model.safetensors")[0]
+    assert trained["pose_context.weight"].abs().max() > 0  # it learns from there
+    # The same command again resumes that run instead of starting over.
+    assert _train(tiny_yaml, run, 3, *init, "--set", "model.pose_context=true", "--resume") == 0
+    assert read_checkpoint(run / "model.safetensors")[2]["step"] == 3
+    capsys.readouterr()
+
+    code = _train(tiny_yaml, tmp_path / "wide", 1, *init, "--set", "model.width=32")
+    _one_line_error(capsys, code, "another model size")
+    assert not (tmp_path / "wide" / "last.safetensors").exists()
+    code = _train(tiny_yaml, tmp_path / "none", 1, "--init-from", str(tmp_path / "nothing"))
+    _one_line_error(capsys, code, "checkpoint not found")
+
+
+def test_the_bundled_model_grows_by_pose_context_unchanged():
+    from htpose.checkpoint import load_grown_weights, load_model, model_state
+    from htpose.cli import _init_checkpoint
+    from htpose.model.denoiser import build_denoiser
+
+    path = _init_checkpoint("bundled")
+    model, cfg, _ = load_model(path)
+    cfg.model.pose_context = True
+    grown = build_denoiser(cfg.model).eval()
+    load_grown_weights(grown, model_state(read_checkpoint(path)[0]), path)
+    torch.manual_seed(0)
+    x, y, t = torch.randn(2, 81, 17, 2), torch.randn(2, 81, 17, 3), torch.tensor([999, 999])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            grown(y, t, grown.encode_condition(x)), model(y, t, model.encode_condition(x))
+        )

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,42 @@ def test_denoiser_outputs_depend_on_their_own_window_and_across_time():
     out3 = model(y, t, model.encode_condition(x3))
     assert (out3[0, 8] - out[0, 8]).abs().max() > 1e-4  # the last frame sees it
     assert (out3[0, 0, 12] - out[0, 0, 12]).abs().max() > 1e-4  # another joint sees it
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_pose_context_gives_each_joint_token_its_whole_frame(pruned):
+    """With ``pose_context`` a joint's condition token moves when another joint of its own
+    frame moves, and stays put for other frames; without it, only its own 2D counts."""
+    torch.manual_seed(0)
+    pruning = {"tcep": True, "keep_ratio": 0.5} if pruned else {}
+    cfg = config_from_dict(
+        {
+            "model": {
+                "frames": 9,
+                "width": 16,
+                "depth": 2,
+                "heads": 2,
+                "pose_context": True,
+                "pruning": pruning,
+            }
+        }
+    ).model
+    model = build_denoiser(cfg).eval()
+    plain = build_denoiser(dataclasses.replace(cfg, pose_context=False)).eval()
+    x = torch.randn(2, 9, 17, 2)
+    frame, joint = int(torch.randint(9, ())), int(torch.randint(17, ()))
+    other = (joint + 1 + int(torch.randint(16, ()))) % 17
+    x2 = x.clone()
+    x2[0, frame, joint] += torch.randn(2)
+    for net, reaches in ((model, True), (plain, False)):
+        a, b = net.encode_condition(x).tokens, net.encode_condition(x2).tokens
+        moved = (a - b).abs().amax(-1)  # (N, F, J)
+        assert bool(moved[0, frame, other] > 1e-6) is reaches
+        assert moved[0, frame, joint] > 1e-6
+        moved[0, frame] = 0
+        assert moved.max() == 0  # other frames and windows untouched
+    y, t = torch.randn(2, 9, 17, 3), torch.tensor([3, 999])
+    assert model(y, t, model.encode_condition(x)).shape == (2, 9, 17, 3)
 
 
 def test_denoiser_rejects_wrong_window_length():

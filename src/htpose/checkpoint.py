@@ -135,6 +135,32 @@ def load_weights(
     model.load_state_dict(state)
 
 
+def load_grown_weights(
+    model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path
+) -> list[str]:
+    """Load a smaller model's weights into ``model``; returns the parameters it lacked.
+
+    ``model`` may have parameters the checkpoint lacks only where its class names them in
+    ``GROWN_PREFIXES``: those are zeroed, which by construction leaves the grown model
+    computing what the checkpoint did (a ``pose_context`` map added to a trained
+    :class:`~htpose.model.denoiser.Denoiser`). Anything else that does not fit is a
+    :class:`CheckpointError`, as in :func:`load_weights`.
+    """
+    grown = tuple(getattr(model, "GROWN_PREFIXES", ()))
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    if not missing:
+        load_weights(model, state, source)
+        return []
+    if not grown or not all(k.startswith(grown) for k in missing):
+        bad = next(k for k in missing if not grown or not k.startswith(grown))
+        raise CheckpointError(f"{source} does not fit the model config: missing {bad!r}")
+    with torch.no_grad():
+        zeros = {k: torch.zeros_like(own[k]) for k in missing}
+    load_weights(model, {**state, **zeros}, source)
+    return missing
+
+
 def load_model(
     path: str | Path,
     device: str | torch.device = "cpu",

@@ -157,6 +157,15 @@ def _load_cfg(args: argparse.Namespace):
     return apply_overrides(cfg, overrides) if overrides else cfg
 
 
+def _init_checkpoint(name: str | None) -> Path | None:
+    """``--init-from``: a checkpoint path, or ``bundled`` for the model shipped with htpose."""
+    if name == "bundled":
+        from htpose.lift import bundled_model_path
+
+        return Path(bundled_model_path())
+    return None if name is None else Path(name)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from htpose.train import train
 
@@ -174,6 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stop_at=args.stop_at,
         device=args.device,
         minutes=args.minutes,
+        init_from=_init_checkpoint(args.init_from),
     )
     if os.environ.get("RANK", "0") != "0":
         return 0
@@ -882,6 +892,12 @@ def _add_train_command(sub) -> None:
         type=_positive_int,
         metavar="STEP",
         help="stop after STEP (checkpointed); continue later with --resume",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        help="start from these weights ('bundled' for the bundled model): fine-tune it, or "
+        "grow it by model.pose_context (zero-initialised); fresh optimizer and schedule",
     )
     p.add_argument("--data", help="override data.clips (a clip collection .npz)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config value")

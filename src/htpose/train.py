@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,13 @@ from torch import nn
 from tqdm import tqdm
 
 from htpose import budget
-from htpose.checkpoint import load_weights, model_state, read_checkpoint, save_checkpoint
+from htpose.checkpoint import (
+    load_grown_weights,
+    load_weights,
+    model_state,
+    read_checkpoint,
+    save_checkpoint,
+)
 from htpose.config import Config, dump_config
 from htpose.data.camera import load_h36m_cameras
 from htpose.data.capture import novel_capture
@@ -449,6 +455,18 @@ class _TrainingRun:
         self.cpu_seconds = float(meta.get("cpu_seconds", 0.0))  # older checkpoints lack it
         return True
 
+    def init_from(self, path: Path) -> list[str]:
+        """Start from another run's (or the bundled model's) weights: a fresh optimizer and
+        schedule, the parameters that model lacked zeroed (:func:`load_grown_weights`)."""
+        tensors, saved_cfg, _ = read_checkpoint(path)
+        saved = replace(saved_cfg.model, pose_context=self.cfg.model.pose_context)
+        if not _same_model(saved, self.cfg.model):
+            raise CheckpointError(
+                f"{path} was trained with another model size or pruning; --init-from "
+                "needs the same model (model.pose_context may be added)"
+            )
+        return load_grown_weights(self.model, model_state(tensors), path)
+
     def prepare_folder(self, resumed: bool) -> None:
         """Write the config; trim a resumed run's log to its checkpoint (rank 0 only)."""
         if not self.dist.main:
@@ -564,8 +582,13 @@ def train(
     stop_at: int | None = None,
     device: str = "cpu",
     minutes: float | None = None,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train per ``cfg`` into ``out_dir``; returns the path of ``model.safetensors``.
+
+    ``init_from`` starts a new run from that checkpoint's weights (fine-tuning, or growing
+    a trained model by ``model.pose_context``); a run the folder already holds is resumed
+    with ``resume=True`` instead, so the same command continues an interrupted fine-tune.
 
     ``stop_at`` ends this run after that step (with a checkpoint) while the schedule still
     aims at ``train.steps``: a later ``resume=True`` run carries on as if never stopped.
@@ -595,12 +618,15 @@ def train(
         )
     run = _TrainingRun(cfg, files, dist_info, device)
     resumed = resume and run.resume()
+    grown = None if resumed or init_from is None else run.init_from(Path(init_from))
     if resumed and minutes is not None:
         raise HtposeError(
             f"{files.out} holds a run whose steps are set; resume it without --minutes "
             "(--steps changes its length)"
         )
     run.prepare_folder(resumed=resumed)
+    if grown is not None and dist_info.main:
+        _append_log(files.log, {"step": 0, "init_from": str(init_from), "zeroed": grown})
     run.distribute()
 
     run.model.train()
@@ -721,7 +747,6 @@ def _write_config(out: Path, cfg: Config) -> None:
 def _same_model(a, b) -> bool:
     """Whether two model configs describe the same network, the frame choice while training
     aside (it has no weights, so a run may resume on other plans)."""
-    from dataclasses import replace
 
     def plain(m):
         return replace(m, pruning=replace(m.pruning, train_scoring=None))

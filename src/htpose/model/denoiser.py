@@ -9,6 +9,13 @@ Each of the ``depth`` block pairs runs a spatial block (attention across the J j
 frame) then a temporal block (attention across the F frames of a joint). The timestep
 embedding is added to the tokens once, before the first (spatial) block, as D3DP does.
 
+With ``pose_context`` each joint token also embeds the whole 2D pose of its frame (one
+linear map of the frame's J x 2 coordinates to J tokens), as the first layer of a
+temporal-convolution lifter sees every joint at once. Without it a joint token starts from
+its own two coordinates and the body's size, lean and facing (what the depth and the
+orientation of the 3D pose hang on) must be gathered by spatial attention first. Off by
+default so that checkpoints trained before it load unchanged.
+
 This module is the unpruned network only. Hierarchical Temporal Pruning lives in
 :class:`htpose.model.htp.HTPDenoiser`, a subclass with the same inputs and outputs;
 :func:`build_denoiser` picks the class a config asks for.
@@ -42,6 +49,7 @@ class ModelConfig:
     mlp_ratio: float = 2.0
     drop_path: float = 0.1
     dropout: float = 0.0
+    pose_context: bool = False
     pruning: PruningConfig = field(default_factory=PruningConfig)
 
     def validate(self) -> None:
@@ -123,6 +131,9 @@ class Denoiser(nn.Module):
     :class:`Condition` that :meth:`encode_condition` makes of the 2D keypoints ``(N, F, J, 2)``.
     """
 
+    # Parameters a checkpoint may lack (``htpose train --init-from``): zeroed, they add nothing.
+    GROWN_PREFIXES = ("pose_context.",)
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         cfg.validate()
@@ -131,6 +142,8 @@ class Denoiser(nn.Module):
         self.cfg = cfg
         c = cfg.width
         self.cond_embed = nn.Linear(2, c)
+        # (J * 2) -> (J * C): each joint its own view of the frame's whole 2D pose.
+        self.pose_context = nn.Linear(cfg.joints * 2, cfg.joints * c) if cfg.pose_context else None
         self.pose_embed = nn.Linear(3, c, bias=False)
         self.joint_pos = nn.Parameter(torch.zeros(1, 1, cfg.joints, c))
         self.frame_pos = nn.Parameter(torch.zeros(1, cfg.frames, 1, c))
@@ -145,7 +158,13 @@ class Denoiser(nn.Module):
     def encode_condition(self, keypoints_2d: torch.Tensor) -> Condition:
         """Embed normalised 2D keypoints ``(N, F, J, 2)``."""
         self._check_shape(keypoints_2d, 2)
-        return Condition(self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos)
+        tokens = self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos
+        if self.pose_context is not None:
+            n, f, j, _ = keypoints_2d.shape
+            tokens = tokens + self.pose_context(keypoints_2d.reshape(n, f, j * 2)).reshape(
+                n, f, j, -1
+            )
+        return Condition(tokens)
 
     def embed(self, y_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
         """Tokens ``(N, F, J, C)`` of the noisy pose ``y_t`` at levels ``t`` under ``cond``."""
