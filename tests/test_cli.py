@@ -332,19 +332,25 @@ def test_init_from_grows_a_trained_model_by_pose_context(tmp_path, tiny_yaml, ca
     _one_line_error(capsys, code, "checkpoint not found")
 
 
-def test_the_bundled_model_grows_by_pose_context_unchanged():
-    from htpose.checkpoint import load_grown_weights, load_model, model_state
+def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
+    """At the bundled model's real size: its weights without ``pose_context`` (whether or
+    not it has one), grown by it, compute what the network without it computes."""
+    from dataclasses import replace
+
+    from htpose.checkpoint import load_grown_weights, load_weights, model_state
     from htpose.cli import _init_checkpoint
     from htpose.model.denoiser import build_denoiser
 
     path = _init_checkpoint("bundled")
-    model, cfg, _ = load_model(path)
-    cfg.model.pose_context = True
-    grown = build_denoiser(cfg.model).eval()
-    load_grown_weights(grown, model_state(read_checkpoint(path)[0]), path)
+    tensors, cfg, _ = read_checkpoint(path)
+    state = {k: v for k, v in model_state(tensors).items() if not k.startswith("pose_context.")}
+    plain = build_denoiser(replace(cfg.model, pose_context=False)).eval()
+    load_weights(plain, state, path)
+    grown = build_denoiser(replace(cfg.model, pose_context=True)).eval()
+    assert load_grown_weights(grown, state, path) == ["pose_context.weight", "pose_context.bias"]
     torch.manual_seed(0)
     x, y, t = torch.randn(2, 81, 17, 2), torch.randn(2, 81, 17, 3), torch.tensor([999, 999])
     with torch.no_grad():
         torch.testing.assert_close(
-            grown(y, t, grown.encode_condition(x)), model(y, t, model.encode_condition(x))
+            grown(y, t, grown.encode_condition(x)), plain(y, t, plain.encode_condition(x))
         )
