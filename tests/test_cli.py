@@ -354,3 +354,17 @@ def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
         torch.testing.assert_close(
             grown(y, t, grown.encode_condition(x)), plain(y, t, plain.encode_condition(x))
         )
+
+
+def test_only_the_named_parameters_may_be_grown():
+    from htpose.checkpoint import load_grown_weights
+    from htpose.errors import CheckpointError
+    from htpose.model.denoiser import Denoiser, ModelConfig
+
+    small = Denoiser(ModelConfig(frames=9, width=16, depth=1, heads=2))
+    grown = Denoiser(ModelConfig(frames=9, width=16, depth=1, heads=2, pose_context=True))
+    state = {k: v for k, v in small.state_dict().items() if k != "cond_embed.weight"}
+    with pytest.raises(CheckpointError, match="missing 'cond_embed.weight'"):
+        load_grown_weights(grown, state, "ckpt")
+    with pytest.raises(CheckpointError, match="unexpected 'pose_context.weight'"):
+        load_grown_weights(small, grown.state_dict(), "ckpt")  # shrinking is refused

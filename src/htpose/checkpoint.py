@@ -152,12 +152,10 @@ def load_grown_weights(
     if not missing:
         load_weights(model, state, source)
         return []
-    if not grown or not all(k.startswith(grown) for k in missing):
-        bad = next(k for k in missing if not grown or not k.startswith(grown))
-        raise CheckpointError(f"{source} does not fit the model config: missing {bad!r}")
-    with torch.no_grad():
-        zeros = {k: torch.zeros_like(own[k]) for k in missing}
-    load_weights(model, {**state, **zeros}, source)
+    outside = [k for k in missing if not k.startswith(grown)]  # every key when grown is ()
+    if outside:
+        raise CheckpointError(f"{source} does not fit the model config: missing {outside[0]!r}")
+    load_weights(model, {**state, **{k: torch.zeros_like(own[k]) for k in missing}}, source)
     return missing
 
 
