@@ -292,6 +292,15 @@ def test_evaluate_novel_cameras_reports_rows_per_camera_kind(small_cmu, capsys):
     assert kinds <= {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+def _assert_same_outputs(a, b, frames: int, levels: list[int]) -> None:
+    """Two denoisers give the same ``y_0`` on random 2D, noisy poses and these noise levels."""
+    torch.manual_seed(0)
+    n = len(levels)
+    x, y, t = torch.randn(n, frames, 17, 2), torch.randn(n, frames, 17, 3), torch.tensor(levels)
+    with torch.no_grad():
+        torch.testing.assert_close(a(y, t, a.encode_condition(x)), b(y, t, b.encode_condition(x)))
+
+
 def test_init_from_grows_a_trained_model_by_pose_context(tmp_path, tiny_yaml, capsys):
     """``--init-from`` starts a new run from a checkpoint's weights; a ``pose_context`` the
     checkpoint lacks starts at zero, so the grown model first computes what it did."""
@@ -306,12 +315,7 @@ def test_init_from_grows_a_trained_model_by_pose_context(tmp_path, tiny_yaml, ca
     tensors = read_checkpoint(source / "model.safetensors")[0]
     zeroed = load_grown_weights(grown, model_state(tensors), "source")
     assert sorted(zeroed) == ["pose_context.bias", "pose_context.weight"]
-    torch.manual_seed(1)
-    x, y, t = torch.randn(3, 9, 17, 2), torch.randn(3, 9, 17, 3), torch.tensor([0, 400, 999])
-    with torch.no_grad():
-        torch.testing.assert_close(
-            grown(y, t, grown.encode_condition(x)), model(y, t, model.encode_condition(x))
-        )
+    _assert_same_outputs(grown, model, frames=9, levels=[0, 400, 999])
 
     run = tmp_path / "grown"
     init = ["--init-from", str(source / "model.safetensors")]
@@ -348,12 +352,7 @@ def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
     load_weights(plain, state, path)
     grown = build_denoiser(replace(cfg.model, pose_context=True)).eval()
     assert load_grown_weights(grown, state, path) == ["pose_context.weight", "pose_context.bias"]
-    torch.manual_seed(0)
-    x, y, t = torch.randn(2, 81, 17, 2), torch.randn(2, 81, 17, 3), torch.tensor([999, 999])
-    with torch.no_grad():
-        torch.testing.assert_close(
-            grown(y, t, grown.encode_condition(x)), plain(y, t, plain.encode_condition(x))
-        )
+    _assert_same_outputs(grown, plain, frames=81, levels=[999, 999])
 
 
 def test_only_the_named_parameters_may_be_grown():

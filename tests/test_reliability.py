@@ -368,14 +368,21 @@ def test_legacy_optimizer_state_in_another_order_is_refused_in_one_line(tmp_path
         )  # fmt: skip
 
 
-def test_cpu_time_is_logged_and_carried_across_a_resume(
-    tmp_path, tiny_config, small_cmu, cameras_path
-):
+def _six_step_run_stopped_at_four(tmp_path, tiny_config, small_cmu, cameras_path):
+    """A config of six steps (checkpoints every 2, a log line every step) and its run folder,
+    trained to step 4: what the resume tests below continue."""
     config = _yaml(
         tmp_path, tiny_config, small_cmu, cameras_path, steps=6, checkpoint_every=2, log_every=1
     )
     run = tmp_path / "run"
     assert _train(config, run, "--stop-at", "4") == 0
+    return config, run
+
+
+def test_cpu_time_is_logged_and_carried_across_a_resume(
+    tmp_path, tiny_config, small_cmu, cameras_path
+):
+    config, run = _six_step_run_stopped_at_four(tmp_path, tiny_config, small_cmu, cameras_path)
     first = read_checkpoint(run / "last.safetensors")[2]
     assert _train(config, run, "--resume") == 0
     final = read_checkpoint(run / "model.safetensors")[2]
@@ -389,11 +396,7 @@ def test_cpu_time_is_logged_and_carried_across_a_resume(
 def test_a_tampered_metrics_log_is_trimmed_on_resume_without_an_error(
     tmp_path, tiny_config, small_cmu, cameras_path
 ):
-    config = _yaml(
-        tmp_path, tiny_config, small_cmu, cameras_path, steps=6, checkpoint_every=2, log_every=1
-    )
-    run = tmp_path / "run"
-    assert _train(config, run, "--stop-at", "4") == 0
+    config, run = _six_step_run_stopped_at_four(tmp_path, tiny_config, small_cmu, cameras_path)
     log = run / "metrics.jsonl"
     junk = ["[1, 2]", "7", '{"step": "x"}', '{"step": 1, "val_mpjpe_mm": {}}',
             '{"step": ' + "9" * 5000 + "}", "[" * 5000, '{"step": 2, "lo']  # fmt: skip

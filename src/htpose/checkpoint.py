@@ -149,9 +149,6 @@ def load_grown_weights(
     grown = tuple(getattr(model, "GROWN_PREFIXES", ()))
     own = model.state_dict()
     missing = [k for k in own if k not in state]
-    if not missing:
-        load_weights(model, state, source)
-        return []
     outside = [k for k in missing if not k.startswith(grown)]  # every key when grown is ()
     if outside:
         raise CheckpointError(f"{source} does not fit the model config: missing {outside[0]!r}")
