@@ -355,6 +355,33 @@ def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
     _assert_same_outputs(grown, plain, frames=81, levels=[999, 999])
 
 
+def test_a_temporal_pose_context_grows_unchanged_and_then_learns():
+    """Grown by a ``pose_context`` with a hidden layer, the model first computes what it did
+    (the output layer starts at zero), yet the hidden layer keeps its fresh values, so the
+    first backward pass gives the output layer a gradient (two zeroed layers never would)."""
+    from htpose.checkpoint import load_grown_weights
+    from htpose.model.denoiser import Denoiser, ModelConfig
+
+    torch.manual_seed(0)
+    size = {"frames": 9, "width": 16, "depth": 1, "heads": 2, "drop_path": 0.0}
+    small = Denoiser(ModelConfig(**size)).eval()
+    temporal = {"pose_context_hidden": 8, "pose_context_frames": 3}
+    grown = Denoiser(ModelConfig(**size, pose_context=True, **temporal)).eval()
+    missing = load_grown_weights(grown, small.state_dict(), "ckpt")
+    assert sorted(missing) == [
+        "pose_context.hidden.bias",
+        "pose_context.hidden.weight",
+        "pose_context.out.bias",
+        "pose_context.out.weight",
+    ]
+    assert grown.pose_context.hidden.weight.abs().max() > 0
+    assert grown.pose_context.out.weight.abs().max() == 0
+    _assert_same_outputs(grown, small, frames=9, levels=[0, 500, 999])
+    x, y = torch.randn(2, 9, 17, 2), torch.randn(2, 9, 17, 3)
+    grown(y, torch.tensor([3, 999]), grown.encode_condition(x)).square().sum().backward()
+    assert grown.pose_context.out.weight.grad.abs().max() > 0
+
+
 def test_only_the_named_parameters_may_be_grown():
     from htpose.checkpoint import load_grown_weights
     from htpose.errors import CheckpointError

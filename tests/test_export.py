@@ -12,10 +12,12 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 
-@pytest.mark.parametrize("pruned", [False, True])
-def test_onnx_step_matches_pytorch(tmp_path, tiny_config, pruned):
+@pytest.mark.parametrize("pruned, context", [(False, False), (True, False), (True, True)])
+def test_onnx_step_matches_pytorch(tmp_path, tiny_config, pruned, context):
     values = tiny_config()
     values["model"].update(frames=27, depth=3)
+    if context:  # the temporal pose context: a replicate-padded convolution
+        values["model"].update(pose_context=True, pose_context_hidden=8, pose_context_frames=5)
     if pruned:
         values["model"]["pruning"] = {"tcep": True, "tcep_layer": 0, "keep_ratio": 0.5,
                                       "mgptp": True, "mgptp_layer": 2}  # fmt: skip

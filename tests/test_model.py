@@ -44,39 +44,55 @@ def test_denoiser_outputs_depend_on_their_own_window_and_across_time():
 
 
 @pytest.mark.parametrize("pruned", [False, True])
-def test_pose_context_gives_each_joint_token_its_whole_frame(pruned):
+@pytest.mark.parametrize("hidden, span", [(0, 1), (0, 3), (8, 5)])
+def test_pose_context_gives_each_joint_token_its_whole_frame(pruned, hidden, span):
     """With ``pose_context`` a joint's condition token moves when another joint of its own
-    frame moves, and stays put for other frames; without it, only its own 2D counts."""
+    frame moves, or (``pose_context_frames`` > 1) of a frame within half that span, and stays
+    put for frames further away; without it, only its own 2D counts."""
     torch.manual_seed(0)
     pruning = {"tcep": True, "keep_ratio": 0.5} if pruned else {}
-    cfg = config_from_dict(
-        {
-            "model": {
-                "frames": 9,
-                "width": 16,
-                "depth": 2,
-                "heads": 2,
-                "pose_context": True,
-                "pruning": pruning,
-            }
-        }
-    ).model
+    model_dict = {"frames": 9, "width": 16, "depth": 2, "heads": 2, "pose_context": True}
+    model_dict |= {"pose_context_hidden": hidden, "pose_context_frames": span}
+    cfg = config_from_dict({"model": {**model_dict, "pruning": pruning}}).model
     model = build_denoiser(cfg).eval()
-    plain = build_denoiser(dataclasses.replace(cfg, pose_context=False)).eval()
+    plain = build_denoiser(
+        dataclasses.replace(cfg, pose_context=False, pose_context_hidden=0, pose_context_frames=1)
+    ).eval()
     x = torch.randn(2, 9, 17, 2)
     frame, joint = int(torch.randint(9, ())), int(torch.randint(17, ()))
     other = (joint + 1 + int(torch.randint(16, ()))) % 17
+    reach = span // 2
+    near = frame - reach if frame - reach >= 0 else frame + reach  # a frame in reach
     x2 = x.clone()
     x2[0, frame, joint] += torch.randn(2)
-    for net, reaches in ((model, True), (plain, False)):
+    for net, reaches, radius in ((model, True, reach), (plain, False, 0)):
         a, b = net.encode_condition(x).tokens, net.encode_condition(x2).tokens
         moved = (a - b).abs().amax(-1)  # (N, F, J)
         assert bool(moved[0, frame, other] > 1e-6) is reaches
+        assert bool(moved[0, near, other] > 1e-6) is reaches
         assert moved[0, frame, joint] > 1e-6
-        moved[0, frame] = 0
-        assert moved.max() == 0  # other frames and windows untouched
+        moved[0, max(frame - radius, 0) : frame + radius + 1] = 0
+        assert moved.max() == 0  # frames out of reach and other windows untouched
     y, t = torch.randn(2, 9, 17, 3), torch.tensor([3, 999])
     assert model(y, t, model.encode_condition(x)).shape == (2, 9, 17, 3)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"pose_context_frames": 4}, "odd integer"),
+        ({"pose_context_frames": 11}, "odd integer"),
+        ({"pose_context_hidden": -1}, "pose_context_hidden"),
+        ({"pose_context": False, "pose_context_hidden": 8}, "need model.pose_context"),
+        ({"pose_context": False, "pose_context_frames": 3}, "need model.pose_context"),
+    ],
+)
+def test_pose_context_options_are_checked_at_config_load(bad, message):
+    from htpose.errors import ConfigError
+
+    model = {"frames": 9, "width": 16, "depth": 1, "heads": 2, "pose_context": True} | bad
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"model": model})
 
 
 def test_denoiser_rejects_wrong_window_length():

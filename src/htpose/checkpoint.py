@@ -141,7 +141,8 @@ def load_grown_weights(
     """Load a smaller model's weights into ``model``; returns the parameters it lacked.
 
     ``model`` may have parameters the checkpoint lacks only where its class names them in
-    ``GROWN_PREFIXES``: those are zeroed, which by construction leaves the grown model
+    ``GROWN_PREFIXES``: those are zeroed (those under ``GROWN_KEEP_INIT`` keep their fresh
+    values, as they feed a zeroed layer), which by construction leaves the grown model
     computing what the checkpoint did (a ``pose_context`` map added to a trained
     :class:`~htpose.model.denoiser.Denoiser`). Anything else that does not fit is a
     :class:`CheckpointError`, as in :func:`load_weights`.
@@ -152,7 +153,9 @@ def load_grown_weights(
     outside = [k for k in missing if not k.startswith(grown)]  # every key when grown is ()
     if outside:
         raise CheckpointError(f"{source} does not fit the model config: missing {outside[0]!r}")
-    load_weights(model, {**state, **{k: torch.zeros_like(own[k]) for k in missing}}, source)
+    keep = tuple(getattr(model, "GROWN_KEEP_INIT", ()))
+    added = {k: own[k] if k.startswith(keep) else torch.zeros_like(own[k]) for k in missing}
+    load_weights(model, {**state, **added}, source)
     return missing
 
 

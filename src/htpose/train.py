@@ -459,11 +459,12 @@ class _TrainingRun:
         """Start from another run's (or the bundled model's) weights: a fresh optimizer and
         schedule, the parameters that model lacked zeroed (:func:`load_grown_weights`)."""
         tensors, saved_cfg, _ = read_checkpoint(path)
-        saved = replace(saved_cfg.model, pose_context=self.cfg.model.pose_context)
+        grown = ("pose_context", "pose_context_hidden", "pose_context_frames")
+        saved = replace(saved_cfg.model, **{k: getattr(self.cfg.model, k) for k in grown})
         if not _same_model(saved, self.cfg.model):
             raise CheckpointError(
                 f"{path} was trained with another model size or pruning; --init-from "
-                "needs the same model (model.pose_context may be added)"
+                "needs the same model (model.pose_context, with its options, may be added)"
             )
         return load_grown_weights(self.model, model_state(tensors), path)
 

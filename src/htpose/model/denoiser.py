@@ -16,6 +16,13 @@ its own two coordinates and the body's size, lean and facing (what the depth and
 orientation of the 3D pose hang on) must be gathered by spatial attention first. Off by
 default so that checkpoints trained before it load unchanged.
 
+``pose_context_hidden`` and ``pose_context_frames`` make that map a small temporal network
+(:class:`PoseContext`): a convolution over ``pose_context_frames`` frames of the whole 2D
+pose, then (with ``pose_context_hidden > 0``) a GELU and a linear map to the J tokens, like
+the front of a temporal-convolution lifter. It is a condition encoder: it runs once per clip,
+so its parameters cost nothing per hypothesis or diffusion step. Defaults (0 and 1) are the
+single linear map above.
+
 This module is the unpruned network only. Hierarchical Temporal Pruning lives in
 :class:`htpose.model.htp.HTPDenoiser`, a subclass with the same inputs and outputs;
 :func:`build_denoiser` picks the class a config asks for.
@@ -50,6 +57,8 @@ class ModelConfig:
     drop_path: float = 0.1
     dropout: float = 0.0
     pose_context: bool = False
+    pose_context_hidden: int = 0
+    pose_context_frames: int = 1
     pruning: PruningConfig = field(default_factory=PruningConfig)
 
     def validate(self) -> None:
@@ -66,6 +75,7 @@ class ModelConfig:
             )
         if not 0.0 <= self.drop_path < 1.0 or not 0.0 <= self.dropout < 1.0:
             raise ConfigError("model.drop_path and model.dropout must be in [0, 1)")
+        self._validate_pose_context()
         if not 0 < self.mlp_ratio <= 16:
             raise ConfigError(f"model.mlp_ratio must be in (0, 16], got {self.mlp_ratio}")
         self.pruning.validate(self.frames, self.depth)
@@ -73,6 +83,30 @@ class ModelConfig:
             budget.model_bytes(self.frames, self.joints, self.width, self.depth, self.mlp_ratio),
             f"a model of {self.frames} frames, width {self.width} and depth {self.depth}",
         )
+
+    def _validate_pose_context(self) -> None:
+        from htpose.errors import ConfigError
+
+        hidden, frames = self.pose_context_hidden, self.pose_context_frames
+        if not isinstance(hidden, int) or not 0 <= hidden <= MODEL_LIMITS["width"]:
+            raise ConfigError(
+                f"model.pose_context_hidden must be an integer in [0, {MODEL_LIMITS['width']}], "
+                f"got {hidden!r}"
+            )
+        if not isinstance(frames, int) or frames < 1 or frames % 2 == 0 or frames > self.frames:
+            raise ConfigError(
+                "model.pose_context_frames must be an odd integer in [1, model.frames = "
+                f"{self.frames}], got {frames!r}"
+            )
+        if (hidden or frames > 1) and not self.pose_context:
+            raise ConfigError(
+                "model.pose_context_hidden and model.pose_context_frames need model.pose_context"
+            )
+
+    @property
+    def pose_context_is_linear(self) -> bool:
+        """The single per-frame linear map (the original ``pose_context``)."""
+        return self.pose_context_hidden == 0 and self.pose_context_frames == 1
 
 
 @dataclass
@@ -103,6 +137,45 @@ def gather_frames(x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     return x[torch.arange(x.shape[0], device=x.device)[:, None], frames]
 
 
+class FrameLinear(nn.Linear):
+    """One linear map of a frame's whole 2D pose to its J tokens:
+    ``(N, F, J, 2) -> (N, F, J, C)`` (an ``nn.Linear``, so its weights keep their names)."""
+
+    def forward(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
+        n, f, j, _ = keypoints_2d.shape
+        return super().forward(keypoints_2d.reshape(n, f, j * 2)).reshape(n, f, j, -1)
+
+
+class PoseContext(nn.Module):
+    """Each joint's view of the whole 2D pose around its frame: ``(N, F, J, 2) -> (N, F, J, C)``.
+
+    A convolution over ``frames`` frames (edges padded by repeating the first and last frame,
+    as a clip's edge holds still rather than jumping to the image centre), then, with
+    ``hidden > 0``, a GELU and a linear map to the J tokens.
+    """
+
+    def __init__(self, joints: int, width: int, hidden: int, frames: int) -> None:
+        super().__init__()
+        conv_out = hidden or joints * width
+        conv = nn.Conv1d(
+            joints * 2, conv_out, frames, padding=frames // 2, padding_mode="replicate"
+        )
+        if hidden:
+            self.hidden, self.out = conv, nn.Linear(hidden, joints * width)
+        else:
+            self.out = conv
+
+    def forward(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
+        n, f, j, _ = keypoints_2d.shape
+        x = keypoints_2d.reshape(n, f, j * 2)
+        if hasattr(self, "hidden"):
+            x = nn.functional.gelu(self.hidden(x.transpose(1, 2)).transpose(1, 2))
+            x = self.out(x)
+        else:
+            x = self.out(x.transpose(1, 2)).transpose(1, 2)
+        return x.reshape(n, f, j, -1)
+
+
 class BlockPair(nn.Module):
     """Spatial then temporal transformer block on tokens ``(B, F, J, C)``."""
 
@@ -131,8 +204,11 @@ class Denoiser(nn.Module):
     :class:`Condition` that :meth:`encode_condition` makes of the 2D keypoints ``(N, F, J, 2)``.
     """
 
-    # Parameters a checkpoint may lack (``htpose train --init-from``): zeroed, they add nothing.
+    # Parameters a checkpoint may lack (``htpose train --init-from``): zeroed, they add nothing;
+    # those under GROWN_KEEP_INIT keep their fresh values (a layer feeding a zeroed one must,
+    # or no gradient would ever reach either).
     GROWN_PREFIXES = ("pose_context.",)
+    GROWN_KEEP_INIT = ("pose_context.hidden.",)
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -143,7 +219,7 @@ class Denoiser(nn.Module):
         c = cfg.width
         self.cond_embed = nn.Linear(2, c)
         # (J * 2) -> (J * C): each joint its own view of the frame's whole 2D pose.
-        self.pose_context = nn.Linear(cfg.joints * 2, cfg.joints * c) if cfg.pose_context else None
+        self.pose_context = _pose_context(cfg)
         self.pose_embed = nn.Linear(3, c, bias=False)
         self.joint_pos = nn.Parameter(torch.zeros(1, 1, cfg.joints, c))
         self.frame_pos = nn.Parameter(torch.zeros(1, cfg.frames, 1, c))
@@ -160,10 +236,7 @@ class Denoiser(nn.Module):
         self._check_shape(keypoints_2d, 2)
         tokens = self.cond_embed(keypoints_2d) + self.joint_pos + self.frame_pos
         if self.pose_context is not None:
-            n, f, j, _ = keypoints_2d.shape
-            tokens = tokens + self.pose_context(keypoints_2d.reshape(n, f, j * 2)).reshape(
-                n, f, j, -1
-            )
+            tokens = tokens + self.pose_context(keypoints_2d)
         return Condition(tokens)
 
     def embed(self, y_t: torch.Tensor, t: torch.Tensor, cond: Condition) -> torch.Tensor:
@@ -183,6 +256,14 @@ class Denoiser(nn.Module):
             raise ValueError(
                 f"expected a (N, {', '.join(map(str, expected))}) tensor, got {tuple(x.shape)}"
             )
+
+
+def _pose_context(cfg: ModelConfig) -> nn.Module | None:
+    if not cfg.pose_context:
+        return None
+    if cfg.pose_context_is_linear:
+        return FrameLinear(cfg.joints * 2, cfg.joints * cfg.width)
+    return PoseContext(cfg.joints, cfg.width, cfg.pose_context_hidden, cfg.pose_context_frames)
 
 
 def build_denoiser(cfg: ModelConfig) -> Denoiser:
