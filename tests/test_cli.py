@@ -321,7 +321,7 @@ def test_init_from_grows_a_trained_model_by_pose_context(tmp_path, tiny_yaml, ca
     init = ["--init-from", str(source / "model.safetensors")]
     assert _train(tiny_yaml, run, 2, *init, "--set", "model.pose_context=true") == 0
     first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
-    assert first["step"] == 0 and sorted(first["zeroed"]) == sorted(zeroed)
+    assert first["step"] == 0 and sorted(first["grown"]) == sorted(zeroed)
     trained = read_checkpoint(run / "model.safetensors")[0]
     assert trained["pose_context.weight"].abs().max() > 0  # it learns from there
     # The same command again resumes that run instead of starting over.
@@ -355,25 +355,28 @@ def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
     _assert_same_outputs(grown, plain, frames=81, levels=[999, 999])
 
 
-def test_a_temporal_pose_context_grows_unchanged_and_then_learns():
-    """Grown by a ``pose_context`` with a hidden layer, the model first computes what it did
-    (the output layer starts at zero), yet the hidden layer keeps its fresh values, so the
-    first backward pass gives the output layer a gradient (two zeroed layers never would)."""
+@pytest.mark.parametrize("linear_before", [False, True])
+def test_a_temporal_pose_context_grows_unchanged_and_then_learns(linear_before):
+    """Grown by the temporal branch of ``pose_context`` (from a model with the per-frame map
+    or without any), the model first computes what it did (the branch's output layer starts
+    at zero), yet the branch's hidden layer keeps its fresh values, so the first backward
+    pass gives the output layer a gradient (two zeroed layers never would)."""
     from htpose.checkpoint import load_grown_weights
     from htpose.model.denoiser import Denoiser, ModelConfig
 
     torch.manual_seed(0)
     size = {"frames": 9, "width": 16, "depth": 1, "heads": 2, "drop_path": 0.0}
-    small = Denoiser(ModelConfig(**size)).eval()
+    small = Denoiser(ModelConfig(**size, pose_context=linear_before)).eval()
+    if linear_before:  # a trained map, not zeros, must survive the growth
+        torch.nn.init.normal_(small.pose_context.weight)
     temporal = {"pose_context_hidden": 8, "pose_context_frames": 3}
     grown = Denoiser(ModelConfig(**size, pose_context=True, **temporal)).eval()
     missing = load_grown_weights(grown, small.state_dict(), "ckpt")
-    assert sorted(missing) == [
-        "pose_context.hidden.bias",
-        "pose_context.hidden.weight",
-        "pose_context.out.bias",
-        "pose_context.out.weight",
+    branch = [
+        f"pose_context.{layer}.{p}" for layer in ("hidden", "out") for p in ("bias", "weight")
     ]
+    linear = [] if linear_before else ["pose_context.bias", "pose_context.weight"]
+    assert sorted(missing) == sorted(linear + branch)
     assert grown.pose_context.hidden.weight.abs().max() > 0
     assert grown.pose_context.out.weight.abs().max() == 0
     _assert_same_outputs(grown, small, frames=9, levels=[0, 500, 999])

@@ -457,7 +457,7 @@ class _TrainingRun:
 
     def init_from(self, path: Path) -> list[str]:
         """Start from another run's (or the bundled model's) weights: a fresh optimizer and
-        schedule, the parameters that model lacked zeroed (:func:`load_grown_weights`)."""
+        schedule; the parameters that model lacked are added (:func:`load_grown_weights`)."""
         tensors, saved_cfg, _ = read_checkpoint(path)
         grown = ("pose_context", "pose_context_hidden", "pose_context_frames")
         saved = replace(saved_cfg.model, **{k: getattr(self.cfg.model, k) for k in grown})
@@ -627,7 +627,7 @@ def train(
         )
     run.prepare_folder(resumed=resumed)
     if grown is not None and dist_info.main:
-        _append_log(files.log, {"step": 0, "init_from": str(init_from), "zeroed": grown})
+        _append_log(files.log, {"step": 0, "init_from": str(init_from), "grown": grown})
     run.distribute()
 
     run.model.train()

@@ -16,12 +16,11 @@ its own two coordinates and the body's size, lean and facing (what the depth and
 orientation of the 3D pose hang on) must be gathered by spatial attention first. Off by
 default so that checkpoints trained before it load unchanged.
 
-``pose_context_hidden`` and ``pose_context_frames`` make that map a small temporal network
-(:class:`PoseContext`): a convolution over ``pose_context_frames`` frames of the whole 2D
-pose, then (with ``pose_context_hidden > 0``) a GELU and a linear map to the J tokens, like
-the front of a temporal-convolution lifter. It is a condition encoder: it runs once per clip,
-so its parameters cost nothing per hypothesis or diffusion step. Defaults (0 and 1) are the
-single linear map above.
+``pose_context_hidden > 0`` adds a temporal branch to that map (:class:`PoseContext`): a
+convolution over ``pose_context_frames`` frames of the whole 2D pose, a GELU and a linear
+map to the J tokens, like the front of a temporal-convolution lifter. Both are a condition
+encoder: they run once per clip, so their parameters cost nothing per hypothesis or
+diffusion step. The defaults (0 and 1) are the single linear map above.
 
 This module is the unpruned network only. Hierarchical Temporal Pruning lives in
 :class:`htpose.model.htp.HTPDenoiser`, a subclass with the same inputs and outputs;
@@ -98,15 +97,13 @@ class ModelConfig:
                 "model.pose_context_frames must be an odd integer in [1, model.frames = "
                 f"{self.frames}], got {frames!r}"
             )
-        if (hidden or frames > 1) and not self.pose_context:
+        if hidden and not self.pose_context:
+            raise ConfigError("model.pose_context_hidden needs model.pose_context")
+        if frames > 1 and not hidden:
             raise ConfigError(
-                "model.pose_context_hidden and model.pose_context_frames need model.pose_context"
+                "model.pose_context_frames is the span of the temporal branch: it needs "
+                "model.pose_context_hidden > 0"
             )
-
-    @property
-    def pose_context_is_linear(self) -> bool:
-        """The single per-frame linear map (the original ``pose_context``)."""
-        return self.pose_context_hidden == 0 and self.pose_context_frames == 1
 
 
 @dataclass
@@ -146,34 +143,27 @@ class FrameLinear(nn.Linear):
         return super().forward(keypoints_2d.reshape(n, f, j * 2)).reshape(n, f, j, -1)
 
 
-class PoseContext(nn.Module):
-    """Each joint's view of the whole 2D pose around its frame: ``(N, F, J, 2) -> (N, F, J, C)``.
+class PoseContext(FrameLinear):
+    """The frame's linear map plus a temporal branch: ``(N, F, J, 2) -> (N, F, J, C)``.
 
-    A convolution over ``frames`` frames (edges padded by repeating the first and last frame,
-    as a clip's edge holds still rather than jumping to the image centre), then, with
-    ``hidden > 0``, a GELU and a linear map to the J tokens.
+    The branch is a convolution over ``frames`` frames of the whole 2D pose (edges padded by
+    repeating the first and last frame, as a clip's edge holds still rather than jumping to
+    the image centre), a GELU and a linear map to the J tokens. The linear map keeps
+    :class:`FrameLinear`'s weight names, so a model with it grows by the branch alone.
     """
 
     def __init__(self, joints: int, width: int, hidden: int, frames: int) -> None:
-        super().__init__()
-        conv_out = hidden or joints * width
-        conv = nn.Conv1d(
-            joints * 2, conv_out, frames, padding=frames // 2, padding_mode="replicate"
+        super().__init__(joints * 2, joints * width)
+        self.hidden = nn.Conv1d(
+            joints * 2, hidden, frames, padding=frames // 2, padding_mode="replicate"
         )
-        if hidden:
-            self.hidden, self.out = conv, nn.Linear(hidden, joints * width)
-        else:
-            self.out = conv
+        self.out = nn.Linear(hidden, joints * width)
 
     def forward(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
         n, f, j, _ = keypoints_2d.shape
-        x = keypoints_2d.reshape(n, f, j * 2)
-        if hasattr(self, "hidden"):
-            x = nn.functional.gelu(self.hidden(x.transpose(1, 2)).transpose(1, 2))
-            x = self.out(x)
-        else:
-            x = self.out(x.transpose(1, 2)).transpose(1, 2)
-        return x.reshape(n, f, j, -1)
+        pose = keypoints_2d.reshape(n, f, j * 2)
+        branch = self.out(nn.functional.gelu(self.hidden(pose.transpose(1, 2)).transpose(1, 2)))
+        return (nn.functional.linear(pose, self.weight, self.bias) + branch).reshape(n, f, j, -1)
 
 
 class BlockPair(nn.Module):
@@ -261,7 +251,7 @@ class Denoiser(nn.Module):
 def _pose_context(cfg: ModelConfig) -> nn.Module | None:
     if not cfg.pose_context:
         return None
-    if cfg.pose_context_is_linear:
+    if not cfg.pose_context_hidden:
         return FrameLinear(cfg.joints * 2, cfg.joints * cfg.width)
     return PoseContext(cfg.joints, cfg.width, cfg.pose_context_hidden, cfg.pose_context_frames)
 
