@@ -336,9 +336,11 @@ def test_init_from_grows_a_trained_model_by_pose_context(tmp_path, tiny_yaml, ca
     _one_line_error(capsys, code, "checkpoint not found")
 
 
-def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
-    """At the bundled model's real size: its weights without ``pose_context`` (whether or
-    not it has one), grown by it, compute what the network without it computes."""
+@pytest.mark.parametrize("kept", ["", "linear map"])
+def test_the_bundled_networks_weights_grow_by_pose_context_unchanged(kept):
+    """At the bundled model's real size: its weights without ``pose_context`` (or with its
+    per-frame map only), grown to the bundled network, compute what the smaller network
+    computes with those weights."""
     from dataclasses import replace
 
     from htpose.checkpoint import load_grown_weights, load_weights, model_state
@@ -347,11 +349,16 @@ def test_the_bundled_networks_weights_grow_by_pose_context_unchanged():
 
     path = _init_checkpoint("bundled")
     tensors, cfg, _ = read_checkpoint(path)
-    state = {k: v for k, v in model_state(tensors).items() if not k.startswith("pose_context.")}
-    plain = build_denoiser(replace(cfg.model, pose_context=False)).eval()
+    assert cfg.model.pose_context and cfg.model.pose_context_hidden  # what is tested here
+    linear = ("pose_context.weight", "pose_context.bias")
+    state = model_state(tensors)
+    dropped = [k for k in state if k.startswith("pose_context.") and not (kept and k in linear)]
+    state = {k: v for k, v in state.items() if k not in dropped}
+    smaller = replace(cfg.model, pose_context=bool(kept), pose_context_hidden=0)
+    plain = build_denoiser(replace(smaller, pose_context_frames=1)).eval()
     load_weights(plain, state, path)
-    grown = build_denoiser(replace(cfg.model, pose_context=True)).eval()
-    assert load_grown_weights(grown, state, path) == ["pose_context.weight", "pose_context.bias"]
+    grown = build_denoiser(cfg.model).eval()
+    assert sorted(load_grown_weights(grown, state, path)) == sorted(dropped)
     _assert_same_outputs(grown, plain, frames=81, levels=[999, 999])
 
 
