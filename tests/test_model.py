@@ -174,3 +174,19 @@ def test_attention_matches_the_fused_kernel_at_every_key_count(keys):
     grads = torch.autograd.grad(out.square().sum(), (q, k, v))
     ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
     assert all(torch.allclose(a, b) for a, b in zip(grads, ref_grads))
+
+
+def test_a_pose_context_too_large_for_the_memory_budget_is_refused_at_config_load():
+    """The temporal branch's parameters count against the budget: a config whose branch
+    alone needs more is a clean error before anything is allocated."""
+    from htpose import budget
+
+    model = {"frames": 243, "width": 64, "depth": 1, "heads": 2, "pose_context": True}
+    wide = model | {"pose_context_hidden": 8192, "pose_context_frames": 243}  # about 0.3 GB
+    budget.set_limit(100 * 2**20)
+    try:
+        config_from_dict({"model": model})  # the map alone fits
+        with pytest.raises(budget.MemoryBudgetError, match="pose context of 8192 channels"):
+            config_from_dict({"model": wide})
+    finally:
+        budget.set_limit(None)

@@ -85,6 +85,12 @@ def model_bytes(frames: int, joints: int, width: int, depth: int, mlp_ratio: flo
     return FLOAT_BYTES * (depth * per_pair + (frames + joints) * width + 8 * width * width)
 
 
+def pose_context_bytes(joints: int, width: int, hidden: int, frames: int) -> float:
+    """Parameters of the whole-pose map (J x 2 -> J x C) and its temporal branch (a
+    ``frames``-wide convolution to ``hidden`` channels, then a linear map), in bytes."""
+    return FLOAT_BYTES * (2 * joints * joints * width + hidden * joints * (2 * frames + width))
+
+
 def forward_bytes(
     sequences: float, frames: int, joints: int, width: int, heads: int, training: bool = False
 ) -> float:

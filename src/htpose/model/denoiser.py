@@ -78,10 +78,15 @@ class ModelConfig:
         if not 0 < self.mlp_ratio <= 16:
             raise ConfigError(f"model.mlp_ratio must be in (0, 16], got {self.mlp_ratio}")
         self.pruning.validate(self.frames, self.depth)
-        budget.check(
-            budget.model_bytes(self.frames, self.joints, self.width, self.depth, self.mlp_ratio),
-            f"a model of {self.frames} frames, width {self.width} and depth {self.depth}",
+        nbytes = budget.model_bytes(
+            self.frames, self.joints, self.width, self.depth, self.mlp_ratio
         )
+        what = f"a model of {self.frames} frames, width {self.width} and depth {self.depth}"
+        if self.pose_context:
+            hidden, span = self.pose_context_hidden, self.pose_context_frames
+            nbytes += budget.pose_context_bytes(self.joints, self.width, hidden, span)
+            what += f" with a pose context of {hidden} channels over {span} frames"
+        budget.check(nbytes, what)
 
     def _validate_pose_context(self) -> None:
         from htpose.errors import ConfigError
