@@ -459,8 +459,8 @@ class _TrainingRun:
         """Start from another run's (or the bundled model's) weights: a fresh optimizer and
         schedule; the parameters that model lacked are added (:func:`load_grown_weights`)."""
         tensors, saved_cfg, _ = read_checkpoint(path)
-        grown = ("pose_context", "pose_context_hidden", "pose_context_frames")
-        saved = replace(saved_cfg.model, **{k: getattr(self.cfg.model, k) for k in grown})
+        grown = {k: getattr(self.cfg.model, k) for k in self.cfg.model.GROWABLE}
+        saved = replace(saved_cfg.model, **grown)
         if not _same_model(saved, self.cfg.model):
             raise CheckpointError(
                 f"{path} was trained with another model size or pruning; --init-from "

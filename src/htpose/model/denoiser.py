@@ -30,6 +30,7 @@ This module is the unpruned network only. Hierarchical Temporal Pruning lives in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -58,6 +59,12 @@ class ModelConfig:
     pose_context: bool = False
     pose_context_hidden: int = 0
     pose_context_frames: int = 1
+    # The fields a trained model may be grown by (``htpose train --init-from``).
+    GROWABLE: ClassVar[tuple[str, ...]] = (
+        "pose_context",
+        "pose_context_hidden",
+        "pose_context_frames",
+    )
     pruning: PruningConfig = field(default_factory=PruningConfig)
 
     def validate(self) -> None:
@@ -166,9 +173,9 @@ class PoseContext(FrameLinear):
 
     def forward(self, keypoints_2d: torch.Tensor) -> torch.Tensor:
         n, f, j, _ = keypoints_2d.shape
-        pose = keypoints_2d.reshape(n, f, j * 2)
-        branch = self.out(nn.functional.gelu(self.hidden(pose.transpose(1, 2)).transpose(1, 2)))
-        return (nn.functional.linear(pose, self.weight, self.bias) + branch).reshape(n, f, j, -1)
+        frames_last = keypoints_2d.reshape(n, f, j * 2).transpose(1, 2)  # (N, J * 2, F)
+        branch = self.out(nn.functional.gelu(self.hidden(frames_last).transpose(1, 2)))
+        return super().forward(keypoints_2d) + branch.reshape(n, f, j, -1)
 
 
 class BlockPair(nn.Module):
