@@ -154,6 +154,22 @@ def test_deep_json_is_refused_without_recursion(tmp_path, capsys):
     _one_line_error(capsys, main(["lift", str(deep), "-o", str(tmp_path / "o.npz")]), "nests")
 
 
+@pytest.mark.parametrize("value", [1e12, -1e300, 1e308])
+def test_huge_coordinates_are_one_clean_line(tmp_path, capsys, value):
+    """Coordinates no image has (whose sums overflow) are refused by name, before any
+    arithmetic could print a numpy warning beside the error."""
+    rng = np.random.default_rng(int(abs(np.log10(abs(value)))))
+    entries = [_coco_entry(i) for i in range(10)]
+    t, k = int(rng.integers(10)), int(rng.integers(17))
+    entries[t]["keypoints"][3 * k + int(rng.integers(2))] = value
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(entries))
+    code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000",
+                 "--height", "1000"])  # fmt: skip
+    _one_line_error(capsys, code, f"point {k} of frame {t}", "not an image position")
+    assert not (tmp_path / "o.npz").exists()
+
+
 @pytest.mark.parametrize("digits", [4301, 20_000])
 def test_json_numbers_past_python_digit_limit_are_clean_errors(tmp_path, capsys, digits):
     # Python refuses to parse integers this long with a ValueError, not a JSONDecodeError.

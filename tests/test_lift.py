@@ -593,6 +593,8 @@ def test_implausible_2d_is_flagged(tmp_path, capsys, cmu_path, cameras_path):
         ones = np.ones(px.shape[:2])
         right = implausibility(px, ones)
         assert right < IMPLAUSIBLE
+        one = int(np.random.default_rng(len(px)).integers(len(px)))
+        assert implausibility(px[one : one + 1], ones[:1]) < IMPLAUSIBLE  # one frame: finite
         misread, sc = to_h36m(np.concatenate([_body25(px), np.ones((len(px), 25, 1))], -1),
                               "body25b")  # fmt: skip
         assert implausibility(misread, sc) > 1.4 * right

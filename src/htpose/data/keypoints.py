@@ -95,6 +95,9 @@ LAYOUTS_BY_SIZE = {
 }  # fmt: skip
 # Above this :func:`implausibility` the 2D is reported as unlike one human body.
 IMPLAUSIBLE = 0.5
+# Beyond this many pixels a coordinate is no image position at all (and sums of such
+# values overflow); normalised and pixel inputs both sit far below it.
+MAX_COORDINATE = 1e9
 # Limb bones (child, parent) in H36M order, left then right, for plausibility checks.
 _LIMBS = ((12, 11), (13, 12), (5, 4), (6, 5), (15, 14), (16, 15), (2, 1), (3, 2))
 
@@ -124,8 +127,17 @@ class Keypoints2D:
 def to_h36m(points: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
     """Map ``(T, K, 3)`` ``(x, y, score)`` of a named layout to H36M-17 pixels and scores.
 
-    Missing source points must carry score 0 (their coordinates are ignored).
+    Missing source points must carry score 0 (their coordinates are ignored). A seen point
+    beyond :data:`MAX_COORDINATE` is refused (DataError).
     """
+    seen = (points[..., 2] > 0) & np.isfinite(points[..., :2]).all(axis=-1)
+    huge = seen & (np.abs(np.nan_to_num(points[..., :2])) > MAX_COORDINATE).any(axis=-1)
+    if huge.any():
+        t, k = np.argwhere(huge)[0]
+        raise DataError(
+            f"point {k} of frame {t} lies at {points[t, k, :2].tolist()}: not an image "
+            f"position (beyond {MAX_COORDINATE:.0e} pixels)"
+        )
     table = LAYOUTS[layout]
     t = len(points)
     xy = np.full((t, NUM_JOINTS, 2), np.nan)
@@ -155,13 +167,14 @@ def implausibility(xy: np.ndarray, sc: np.ndarray) -> float:
     of a person; a wrong layout (zig-zag limbs) scores well above 0.5."""
     torso = np.linalg.norm(xy[:, 8] - xy[:, 0], axis=-1)
     ok = (sc[:, 8] > 0) & (sc[:, 0] > 0) & np.isfinite(torso)
-    if ok.sum() < 2 or not np.nanmedian(torso[ok]) > 0:
+    # One frame is enough: its lengths then vary by 0 and only left/right is judged.
+    if ok.sum() < 1 or not np.nanmedian(torso[ok]) > 0:
         return math.inf
     unit = float(np.nanmedian(torso[ok]))
     lengths = []
     for child, parent in _LIMBS:
         seen = (sc[:, child] > 0) & (sc[:, parent] > 0)
-        if seen.sum() < 2:
+        if seen.sum() < 1:
             lengths.append(np.full(len(xy), np.nan))
             continue
         length = np.linalg.norm(xy[:, child] - xy[:, parent], axis=-1) / unit
