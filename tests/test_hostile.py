@@ -303,6 +303,55 @@ def test_lift_writes_all_outputs_or_none(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kp.npz"]
 
 
+def _result_file(path: Path, frames: int = 6, **replace: np.ndarray) -> Path:
+    """A valid-looking lift result ``.npz`` with any field replaced."""
+    from htpose.lift import LiftResult
+
+    rng = np.random.default_rng(frames)
+    joints = rng.normal(0, 0.3, (frames, 17, 3)).astype(np.float32)
+    result = LiftResult(
+        joints, joints[:, None].repeat(2, 1), np.full((frames, 17), 0.05, np.float32),
+        np.tile([0.0, 0.0, 4.0], (frames, 1)).astype(np.float32),
+        rng.uniform(0, 900, (frames, 17, 2)).astype(np.float32),
+        np.ones((frames, 17), np.float32), np.zeros((frames, 17), bool), 30.0, (1000, 900),
+    )  # fmt: skip
+    result.save(path)
+    if replace:
+        np.savez(path, **{**dict(np.load(path)), **replace})
+    return path
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -1e30])
+@pytest.mark.parametrize("key", ["joints_3d", "hypotheses", "root", "uncertainty",
+                                 "keypoints_2d"])  # fmt: skip
+def test_render_refuses_a_result_with_unusable_values(tmp_path, capsys, key, value):
+    """One bad number anywhere in a result (a random element) is a clean error, not a
+    matplotlib failure after the figure was begun."""
+    good = dict(np.load(_result_file(tmp_path / "good.npz")))
+    bad = good[key].astype(np.float64)
+    bad.reshape(-1)[np.random.default_rng(len(key)).integers(bad.size)] = value
+    path = _result_file(tmp_path / "r.npz", **{key: bad})
+    out = tmp_path / "r.gif"
+    _one_line_error(capsys, main(["render", str(path), "-o", str(out)]), repr(key))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [("image_size", np.array([np.nan, 3.0]), "image_size"), ("scores", np.ones(4), "scores"),
+     ("filled", np.zeros((6, 3), bool), "filled"), ("fps", np.float64(1e300), "fps")],
+)  # fmt: skip
+def test_render_refuses_bad_side_fields(tmp_path, capsys, field, value, match):
+    path = _result_file(tmp_path / "r.npz", **{field: value})
+    _one_line_error(capsys, main(["render", str(path), "-o", str(tmp_path / "r.gif")]), match)
+
+
+def test_render_draws_the_valid_result(tmp_path, capsys):
+    out = tmp_path / "r.gif"
+    assert main(["render", str(_result_file(tmp_path / "r.npz")), "-o", str(out)]) == 0
+    assert out.stat().st_size > 0
+
+
 def test_render_does_not_overwrite_its_input(tmp_path, capsys):
     kp = _keypoints(tmp_path)
     out = tmp_path / "res.npz"

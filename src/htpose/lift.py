@@ -215,8 +215,9 @@ def load_result(path: str | Path) -> LiftResult:
     hyps = a["hypotheses"]
     if hyps.ndim != 4 or hyps.shape[0] != t or hyps.shape[2:] != (NUM_JOINTS, 3) or t == 0:
         raise DataError(f"{path}: 'hypotheses' has shape {hyps.shape}")
-    if a["fps"].size != 1 or not float(a["fps"]) > 0:
+    if a["fps"].size != 1 or not 0 < float(a["fps"]) <= 1e6:
         raise DataError(f"{path}: 'fps' must be one positive number")
+    _check_result_values(a, t, path)
     try:
         info = json.loads(info_raw)
     except (ValueError, RecursionError):  # foreign or hostile: the info is optional
@@ -233,6 +234,28 @@ def load_result(path: str | Path) -> LiftResult:
         tuple(int(v) for v in a.get("image_size", np.array([1000, 1000]))),
         info,
     )
+
+
+# What a lift result's values may be: metres for 3D (a body, not a planet), pixels for 2D.
+_RESULT_REACH = {"joints_3d": 1e4, "hypotheses": 1e4, "root": 1e4, "uncertainty": 1e4,
+                 "keypoints_2d": 1e9}  # fmt: skip
+
+
+def _check_result_values(a: dict[str, np.ndarray], t: int, path: Path) -> None:
+    """A lift result holds finite, bounded numbers and per-frame fields of its length: what
+    :func:`load_result`'s readers (render, export) can draw without overflow."""
+    for key, reach in _RESULT_REACH.items():
+        values = a[key]
+        if not (np.isfinite(values).all() and np.abs(values).max(initial=0) <= reach):
+            raise DataError(f"{path}: {key!r} holds non-finite or huge values (beyond {reach:g})")
+    if (a["uncertainty"] < 0).any():
+        raise DataError(f"{path}: 'uncertainty' holds negative values")
+    for key in ("scores", "filled"):
+        if key in a and a[key].shape != (t, NUM_JOINTS):
+            raise DataError(f"{path}: {key!r} has shape {a[key].shape}, expected {(t, NUM_JOINTS)}")
+    size = a.get("image_size", np.array([1000, 1000]))
+    if size.shape != (2,) or not ((size > 0) & (size <= 100_000)).all():
+        raise DataError(f"{path}: 'image_size' must be two positive numbers (width, height)")
 
 
 def _input_fps(given: float | None, from_file: float | None) -> float:
