@@ -154,19 +154,36 @@ def test_deep_json_is_refused_without_recursion(tmp_path, capsys):
     _one_line_error(capsys, main(["lift", str(deep), "-o", str(tmp_path / "o.npz")]), "nests")
 
 
-@pytest.mark.parametrize("value", [1e12, -1e300, 1e308])
-def test_huge_coordinates_are_one_clean_line(tmp_path, capsys, value):
-    """Coordinates no image has (whose sums overflow) are refused by name, before any
-    arithmetic could print a numpy warning beside the error."""
-    rng = np.random.default_rng(int(abs(np.log10(abs(value)))))
+def _huge_coco(tmp_path: Path, t: int, k: int, axis: int, value: float) -> tuple[Path, str]:
     entries = [_coco_entry(i) for i in range(10)]
-    t, k = int(rng.integers(10)), int(rng.integers(17))
-    entries[t]["keypoints"][3 * k + int(rng.integers(2))] = value
+    entries[t]["keypoints"][3 * k + axis] = value
     path = tmp_path / "coco.json"
     path.write_text(json.dumps(entries))
+    return path, f"entry {t} keypoints: point {k} lies"
+
+
+def _huge_yolo(tmp_path: Path, t: int, k: int, axis: int, value: float) -> tuple[Path, str]:
+    folder = tmp_path / "yolo"
+    folder.mkdir()
+    for i in range(10):
+        row = [0.0, 0.5, 0.5, 0.2, 0.5] + [0.4 + 0.01 * i, 0.5, 0.9] * 17
+        if i == t:
+            row[5 + 3 * k + axis] = value
+        (folder / f"frame_{i:03d}.txt").write_text(" ".join(map(repr, row)) + "\n")
+    return folder, f"frame_{t:03d}.txt: line 1: point {k} lies"
+
+
+@pytest.mark.parametrize("write", [_huge_coco, _huge_yolo], ids=["coco", "yolo"])
+@pytest.mark.parametrize("value", [1e12, -1e300, 1e308])
+def test_huge_coordinates_are_one_clean_line(tmp_path, capsys, write, value):
+    """Coordinates no image has (whose sums overflow) are refused where they are read, before
+    tracking or layout arithmetic could print a numpy warning beside the error."""
+    rng = np.random.default_rng(int(abs(np.log10(abs(value)))))
+    t, k, axis = int(rng.integers(1, 10)), int(rng.integers(17)), int(rng.integers(2))
+    path, where = write(tmp_path, t, k, axis, value)
     code = main(["lift", str(path), "-o", str(tmp_path / "o.npz"), "--width", "1000",
                  "--height", "1000"])  # fmt: skip
-    _one_line_error(capsys, code, f"point {k} of frame {t}", "not an image position")
+    _one_line_error(capsys, code, where, "not an image position")
     assert not (tmp_path / "o.npz").exists()
 
 

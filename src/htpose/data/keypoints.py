@@ -127,17 +127,8 @@ class Keypoints2D:
 def to_h36m(points: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
     """Map ``(T, K, 3)`` ``(x, y, score)`` of a named layout to H36M-17 pixels and scores.
 
-    Missing source points must carry score 0 (their coordinates are ignored). A seen point
-    beyond :data:`MAX_COORDINATE` is refused (DataError).
+    Missing source points must carry score 0 (their coordinates are ignored).
     """
-    seen = (points[..., 2] > 0) & np.isfinite(points[..., :2]).all(axis=-1)
-    huge = seen & (np.abs(np.nan_to_num(points[..., :2])) > MAX_COORDINATE).any(axis=-1)
-    if huge.any():
-        t, k = np.argwhere(huge)[0]
-        raise DataError(
-            f"point {k} of frame {t} lies at {points[t, k, :2].tolist()}: not an image "
-            f"position (beyond {MAX_COORDINATE:.0e} pixels)"
-        )
     table = LAYOUTS[layout]
     t = len(points)
     xy = np.full((t, NUM_JOINTS, 2), np.nan)
@@ -255,6 +246,13 @@ def _points(values, size: int, channels: int, where: str) -> np.ndarray:
     if channels == 2:
         arr = np.concatenate([arr, np.ones((size, 1))], axis=1)
     arr = arr[:, :3].copy()
+    huge = np.abs(np.nan_to_num(arr[:, :2])) > MAX_COORDINATE
+    if huge.any():
+        k = int(np.argwhere(huge)[0, 0])
+        raise DataError(
+            f"{where}: point {k} lies at {arr[k, :2].tolist()}: not an image position "
+            f"(beyond {MAX_COORDINATE:.0e} pixels)"
+        )
     bad = ~np.isfinite(arr).all(axis=1)
     arr[bad] = 0.0
     arr[:, 2] = np.clip(arr[:, 2], 0.0, 1.0)
