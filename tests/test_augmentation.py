@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from htpose.config import Config, apply_overrides, config_from_dict
-from htpose.data.augment import scale_bones, tilt
+from htpose.data.augment import (
+    LIMB_PARTS,
+    mix_parts,
+    rotation_about,
+    scale_bones,
+    tilt,
+    torso_frames,
+)
 from htpose.data.camera import normalize_keypoints
 from htpose.data.capture import novel_capture
 from htpose.data.clips import read_clips
@@ -134,6 +141,68 @@ def test_scale_bones_keeps_symmetry_and_rigidity():
         assert ratio[child[left]] == pytest.approx(ratio[child[right]])
 
 
+def _turned(window: np.ndarray, heading: float, lean: float) -> np.ndarray:
+    """``window`` turned about the vertical by ``heading`` and leant by ``lean`` degrees."""
+    turn = rotation_about(np.array([0.0, 0.0, 1.0]), math.radians(heading))
+    return (
+        tilt(window @ turn.T, np.random.default_rng(0), 0.0)
+        if lean == 0
+        else tilt(window @ turn.T, np.random.default_rng(int(lean)), lean)
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), part=st.sampled_from(sorted(LIMB_PARTS)),
+       heading=st.floats(-180, 180), lean=st.floats(0, 170))  # fmt: skip
+def test_mixed_limbs_move_like_the_donor_on_the_window_s_own_bones(seed, part, heading, lean):
+    """Bone lengths stay the window's; joints outside the part do not move; the moved bones
+    point, in the window's torso frame, where the donor's point in the donor's, however the
+    donor is turned or leant (a random other body: its limbs scrambled by noise)."""
+    rng = np.random.default_rng(seed)
+    window = scale_bones(_walk(30), rng, (0.7, 1.2), 0.05)
+    donor = _turned(_walk(30) + rng.normal(0, 0.15, (30, 17, 3)), heading, lean)
+    out = mix_parts(window, donor, part)
+    assert np.allclose(_bone_lengths(out), _bone_lengths(window), atol=1e-9)
+    bones, sideways, up = LIMB_PARTS[part]
+    moved = [j for j, _ in bones]
+    still = [j for j in range(17) if j not in moved]
+    assert np.array_equal(out[:, still], window[:, still])
+    own, theirs = torso_frames(out, sideways, up), torso_frames(donor, sideways, up)
+    for joint, parent in bones:
+        got = out[:, joint] - out[:, parent]
+        want = donor[:, joint] - donor[:, parent]
+        got = np.einsum("fij,fi->fj", own, got / np.linalg.norm(got, axis=-1, keepdims=True))
+        want = np.einsum("fij,fi->fj", theirs, want / np.linalg.norm(want, axis=-1, keepdims=True))
+        assert np.allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("part", sorted(LIMB_PARTS))
+def test_a_window_mixed_with_itself_or_its_turned_copy_is_unchanged(part):
+    window = _walk(25)
+    assert np.allclose(mix_parts(window, window, part), window, atol=1e-9)
+    assert np.allclose(mix_parts(window, _turned(window, 120.0, 60.0), part), window, atol=1e-9)
+
+
+def test_part_mixing_changes_a_share_of_windows_and_no_stream_when_off():
+    clips = [
+        _walk(60),
+        _walk(80)[::-1].copy() + np.random.default_rng(1).normal(0, 0.1, (80, 17, 3)),
+    ]
+    off = CaptureSampler(clips, 27, [], Augmentation())
+    on = CaptureSampler(clips, 27, [], Augmentation(mix_prob=0.5))
+    for k in range(6):  # off: exactly the raw draw, no extra random numbers taken
+        rng_a, rng_b = np.random.default_rng([3, k]), np.random.default_rng([3, k])
+        assert np.array_equal(off.world_window(rng_a), off._raw_window(rng_b))
+        rng_b.random(2)  # the scale and tilt draws, always made
+        assert rng_a.random() == rng_b.random()
+    mixed = sum(
+        not np.array_equal(on.world_window(np.random.default_rng([4, k])),
+                           off.world_window(np.random.default_rng([4, k])))
+        for k in range(40)
+    )  # fmt: skip
+    assert 8 <= mixed <= 32
+
+
 def test_tilt_is_rigid_and_rests_on_the_floor():
     window = _walk()
     for seed in range(10):
@@ -220,6 +289,7 @@ def test_novel_protocol_is_reproducible_and_reports_kinds(cmu_path):
         ("data.pose.tilt_prob=-0.1", "tilt_prob"),
         ("data.pose.tilt_from=1.0", "tilt_from"),
         ("data.pose.body_scale=[1.2, 0.6]", "body_scale"),
+        ("data.pose.mix_prob=1.5", "mix_prob"),
         ("data.normalization=box", "normalization"),
         ("eval.overlap=0.95", "overlap"),
         ("eval.median_2d=4", "median_2d"),

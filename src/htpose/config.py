@@ -125,8 +125,10 @@ class PoseAugConfig:
     ``train.steps`` before which no window is tilted (a curriculum: upright bodies first, as
     short runs paid for early tilts on upright ones; 0 tilts from the first step);
     ``scale_prob``: share whose bones are scaled by a body factor uniform in ``body_scale``
-    times ``1 +- bone_jitter`` per bone (left and right alike). Mirroring is
-    ``data.flip_prob``.
+    times ``1 +- bone_jitter`` per bone (left and right alike); ``mix_prob``: share whose
+    arms or legs (even odds) move as those of another random window of the training data,
+    relative to the torso, with the window's own bone lengths (motions the recordings never
+    paired; :func:`htpose.data.augment.mix_parts`). Mirroring is ``data.flip_prob``.
     """
 
     tilt_prob: float = 0.0
@@ -135,9 +137,10 @@ class PoseAugConfig:
     scale_prob: float = 0.0
     body_scale: list[float] = field(default_factory=lambda: [0.6, 1.15])
     bone_jitter: float = 0.08
+    mix_prob: float = 0.0
 
     def validate(self) -> None:
-        for name in ("tilt_prob", "scale_prob"):
+        for name in ("tilt_prob", "scale_prob", "mix_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"data.pose.{name} must be in [0, 1]")
         if not 0.0 <= self.tilt_max <= 180.0:

@@ -79,6 +79,7 @@ def training_sampler(cfg: Config) -> CaptureSampler:
         scale_prob=d.pose.scale_prob,
         body_scale=tuple(d.pose.body_scale),
         bone_jitter=d.pose.bone_jitter,
+        mix_prob=d.pose.mix_prob,
         occlusion_prob=d.occlusion_prob,
         noise_prob=d.noise_prob,
         flip_prob=d.flip_prob,

@@ -11,6 +11,12 @@ order and draw from the generator they are given.
   actions has no floor work; rotated clips give the lifter views of bodies in those
   orientations. The motion is then physically odd (gravity points elsewhere), which a lifter
   reading 2D does not need to know.
+- :func:`mix_parts`: the arms or the legs of one window moved as another window's move,
+  relative to each body's own torso, with the first body's bone lengths (new combinations of
+  motions the recordings never paired: a dancer's arms on a walker's legs). Mixing limbs
+  between recordings is a common pose augmentation in the lifting literature; this form keeps
+  bone lengths exact and transfers directions in a body frame, so a turned donor does not
+  twist the limbs.
 """
 
 from __future__ import annotations
@@ -87,4 +93,42 @@ def tilt_by(window: np.ndarray, angle: float, heading: float) -> np.ndarray:
     centre = window[:, 0].mean(axis=0)
     out = (window - centre) @ rotation_about(axis, math.radians(angle)).T + centre
     out[..., 2] -= out[..., 2].min()
+    return out
+
+
+# Limb parts :func:`mix_parts` moves: (joint, parent) bones in topological order, and the
+# torso frame they are expressed in ((left, right) joints for the sideways axis, and (low,
+# high) joints for up).
+LIMB_PARTS: dict[str, tuple[tuple[tuple[int, int], ...], tuple[int, int], tuple[int, int]]] = {
+    "arms": (((12, 11), (13, 12), (15, 14), (16, 15)), (11, 14), (7, 8)),
+    "legs": (((2, 1), (3, 2), (5, 4), (6, 5)), (4, 1), (0, 7)),
+}
+
+
+def torso_frames(window: np.ndarray, sideways: tuple[int, int], up: tuple[int, int]) -> np.ndarray:
+    """``(F, 3, 3)`` rotations whose columns are each frame's body axes in world
+    coordinates: left (from ``sideways[1]`` to ``sideways[0]``), forward, and up (from
+    ``up[0]`` to ``up[1]``, made orthogonal to left)."""
+    left = window[:, sideways[0]] - window[:, sideways[1]]
+    left /= np.linalg.norm(left, axis=-1, keepdims=True) + 1e-9
+    up_raw = window[:, up[1]] - window[:, up[0]]
+    upward = up_raw - (up_raw * left).sum(-1, keepdims=True) * left
+    upward /= np.linalg.norm(upward, axis=-1, keepdims=True) + 1e-9
+    forward = np.cross(upward, left)
+    return np.stack([left, forward, upward], axis=-1)
+
+
+def mix_parts(window: np.ndarray, donor: np.ndarray, part: str) -> np.ndarray:
+    """``window`` ``(F, J, 3)`` with the bones of ``part`` (a key of :data:`LIMB_PARTS`)
+    pointing, relative to its torso, where ``donor``'s ``(F, J, 3)`` point relative to the
+    donor's torso; every bone keeps ``window``'s length, every other joint stays."""
+    bones, sideways, up = LIMB_PARTS[part]
+    own, theirs = torso_frames(window, sideways, up), torso_frames(donor, sideways, up)
+    out = window.copy()
+    for joint, parent in bones:
+        length = np.linalg.norm(window[:, joint] - window[:, parent], axis=-1, keepdims=True)
+        direction = donor[:, joint] - donor[:, parent]
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True) + 1e-9
+        local = np.einsum("fij,fi->fj", theirs, direction)  # donor's body axes
+        out[:, joint] = out[:, parent] + length * np.einsum("fij,fj->fi", own, local)
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from htpose.data.augment import scale_bones, tilt
+from htpose.data.augment import mix_parts, scale_bones, tilt
 from htpose.data.camera import Camera, normalize_keypoints
 from htpose.data.keypoints import fill_missing
 from htpose.data.sequences import DetectorNoise, Sequence, flip_2d, flip_3d, person_scale
@@ -103,6 +103,7 @@ class Augmentation:
     scale_prob: float = 0.0
     body_scale: tuple[float, float] = (0.6, 1.15)
     bone_jitter: float = 0.08
+    mix_prob: float = 0.0
     occlusion_prob: float = 0.0
     noise_prob: float = 0.0
     flip_prob: float = 0.0
@@ -144,15 +145,24 @@ class CaptureSampler:
 
         ``progress`` is the share of training done; tilts start at ``aug.tilt_from``. The
         tilt draw is made either way, so a curriculum changes no other window."""
-        clip = self.clips[int(rng.choice(len(self.clips), p=self.weights))]
-        start = int(rng.integers(0, max(len(clip) - self.frames, 0) + 1))
-        window = clip[window_indices(len(clip), start, self.frames)].astype(np.float64)
+        window = self._raw_window(rng)
         a = self.aug
+        # Drawn only when on, so that runs without mixing keep their random stream.
+        if a.mix_prob > 0 and rng.random() < a.mix_prob:
+            part = ("arms", "legs")[int(rng.integers(2))]
+            window = mix_parts(window, self._raw_window(rng), part)
+            window[..., 2] -= min(window[..., 2].min(), 0.0)  # bent legs may reach below the floor
         if rng.random() < a.scale_prob:
             window = scale_bones(window, rng, a.body_scale, a.bone_jitter)
         if rng.random() < a.tilt_prob and progress >= a.tilt_from:
             window = tilt(window, rng, a.tilt_max)
         return window
+
+    def _raw_window(self, rng: np.random.Generator) -> np.ndarray:
+        """``(F, J, 3)`` of a random clip (chosen by length) at a random start."""
+        clip = self.clips[int(rng.choice(len(self.clips), p=self.weights))]
+        start = int(rng.integers(0, max(len(clip) - self.frames, 0) + 1))
+        return clip[window_indices(len(clip), start, self.frames)].astype(np.float64)
 
     def view(
         self, window: np.ndarray, rng: np.random.Generator
