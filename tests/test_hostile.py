@@ -187,6 +187,19 @@ def test_huge_coordinates_are_one_clean_line(tmp_path, capsys, write, value):
     assert not (tmp_path / "o.npz").exists()
 
 
+def test_infinite_coordinates_count_as_missing_joints(tmp_path, capsys):
+    """What Python's json writes for a lost point (Infinity) is a missing joint, filled in."""
+    entries = [_coco_entry(i, frame=i) for i in range(10)]
+    entries[4]["keypoints"][3 * 9] = float("inf")
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(entries))
+    out = tmp_path / "o.npz"
+    code = main(["lift", str(path), "-o", str(out), "--width", "1000", "--height", "1000",
+                 "--hypotheses", "1", "--steps", "1", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert np.load(out)["filled"].sum() >= 1
+
+
 @pytest.mark.parametrize("digits", [4301, 20_000])
 def test_json_numbers_past_python_digit_limit_are_clean_errors(tmp_path, capsys, digits):
     # Python refuses to parse integers this long with a ValueError, not a JSONDecodeError.

@@ -246,7 +246,9 @@ def _points(values, size: int, channels: int, where: str) -> np.ndarray:
     if channels == 2:
         arr = np.concatenate([arr, np.ones((size, 1))], axis=1)
     arr = arr[:, :3].copy()
-    huge = np.abs(np.nan_to_num(arr[:, :2])) > MAX_COORDINATE
+    # Finite but beyond any image (non-finite points count as missing, below).
+    xy = arr[:, :2]
+    huge = np.isfinite(xy) & (np.abs(np.where(np.isfinite(xy), xy, 0.0)) > MAX_COORDINATE)
     if huge.any():
         k = int(np.argwhere(huge)[0, 0])
         raise DataError(
