@@ -144,7 +144,8 @@ class CaptureSampler:
         """A random window ``(F, J, 3)`` of a random clip, pose-augmented.
 
         ``progress`` is the share of training done; tilts start at ``aug.tilt_from``. The
-        tilt draw is made either way, so a curriculum changes no other window."""
+        tilt draw is made either way, so a curriculum changes no other window. Limb mixing
+        (``aug.mix_prob``) draws a second window, before the bones are scaled."""
         window = self._raw_window(rng)
         a = self.aug
         # Drawn only when on, so that runs without mixing keep their random stream.
