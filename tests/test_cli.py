@@ -392,6 +392,42 @@ def test_a_temporal_pose_context_grows_unchanged_and_then_learns(linear_before):
     assert grown.pose_context.out.weight.grad.abs().max() > 0
 
 
+@pytest.mark.parametrize("size", ["tiny", "bundled"])
+def test_a_temporal_branch_widens_to_more_frames_unchanged(size):
+    """A branch over more frames, grown from one over fewer (its kernel centred in zeros),
+    first computes what the narrower one did, and its new taps then get a gradient; a
+    kernel cannot shrink."""
+    from dataclasses import replace
+
+    from htpose.checkpoint import load_grown_weights, model_state
+    from htpose.cli import _init_checkpoint
+    from htpose.errors import CheckpointError
+    from htpose.model.denoiser import Denoiser, ModelConfig, build_denoiser
+
+    torch.manual_seed(1)
+    if size == "tiny":
+        cfg = ModelConfig(frames=9, width=16, depth=1, heads=2, drop_path=0.0, pose_context=True,
+                          pose_context_hidden=8, pose_context_frames=3)  # fmt: skip
+        narrow = Denoiser(cfg).eval()
+        torch.nn.init.normal_(narrow.pose_context.out.weight)  # a trained branch, not zeros
+        state, wider = narrow.state_dict(), 7
+    else:
+        tensors, bundled, _ = read_checkpoint(_init_checkpoint("bundled"))
+        cfg, state = bundled.model, model_state(tensors)
+        narrow, wider = build_denoiser(cfg).eval(), 3 * cfg.pose_context_frames
+        narrow.load_state_dict(state)
+    grown = build_denoiser(replace(cfg, pose_context_frames=wider)).eval()
+    assert load_grown_weights(grown, state, "ckpt") == ["pose_context.hidden.weight"]
+    kernel = grown.pose_context.hidden.weight
+    assert kernel.shape[-1] == wider
+    _assert_same_outputs(grown, narrow, frames=cfg.frames, levels=[0, 999])
+    x, y = torch.randn(2, cfg.frames, 17, 2), torch.randn(2, cfg.frames, 17, 3)
+    grown(y, torch.tensor([3, 999]), grown.encode_condition(x)).square().sum().backward()
+    assert kernel.grad[..., 0].abs().max() > 0  # the outermost new tap learns
+    with pytest.raises(CheckpointError, match="does not grow"):
+        load_grown_weights(narrow, grown.state_dict(), "ckpt")
+
+
 def test_only_the_named_parameters_may_be_grown():
     from htpose.checkpoint import load_grown_weights
     from htpose.errors import CheckpointError

@@ -138,17 +138,25 @@ def load_weights(
 def load_grown_weights(
     model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path
 ) -> list[str]:
-    """Load a smaller model's weights into ``model``; returns the parameters it lacked.
+    """Load a smaller model's weights into ``model``; returns the parameters it lacked or
+    widened.
 
     ``model`` may have parameters the checkpoint lacks only where its class names them in
     ``GROWN_PREFIXES``: those are zeroed (those under ``GROWN_KEEP_INIT`` keep their fresh
     values, as they feed a zeroed layer), which by construction leaves the grown model
     computing what the checkpoint did (a ``pose_context`` map added to a trained
-    :class:`~htpose.model.denoiser.Denoiser`). Anything else that does not fit is a
-    :class:`CheckpointError`, as in :func:`load_weights`.
+    :class:`~htpose.model.denoiser.Denoiser`). Temporal kernels named in ``GROWN_CENTRED``
+    may be shorter in the checkpoint: they are centred in zeros (a branch widened to more
+    frames). Anything else that does not fit is a :class:`CheckpointError`, as in
+    :func:`load_weights`.
     """
     grown = tuple(getattr(model, "GROWN_PREFIXES", ()))
     own = model.state_dict()
+    state, widened = dict(state), []
+    for key in getattr(model, "GROWN_CENTRED", ()):
+        if key in state and key in own and state[key].shape != own[key].shape:
+            state[key] = _centre_padded(state[key], own[key].shape, key, source)
+            widened.append(key)
     missing = [k for k in own if k not in state]
     outside = [k for k in missing if not k.startswith(grown)]  # every key when grown is ()
     if outside:
@@ -156,7 +164,20 @@ def load_grown_weights(
     keep = tuple(getattr(model, "GROWN_KEEP_INIT", ()))
     added = {k: own[k] if k.startswith(keep) else torch.zeros_like(own[k]) for k in missing}
     load_weights(model, {**state, **added}, source)
-    return missing
+    return missing + widened
+
+
+def _centre_padded(
+    kernel: torch.Tensor, shape: torch.Size, key: str, source: str | Path
+) -> torch.Tensor:
+    """``kernel`` ``(..., k)`` centred in zeros to ``shape`` ``(..., k + 2 d)``."""
+    extra = shape[-1] - kernel.shape[-1]
+    if kernel.shape[:-1] != shape[:-1] or extra < 0 or extra % 2:
+        raise CheckpointError(
+            f"{source}: {key!r} has shape {tuple(kernel.shape)}, which does not grow to "
+            f"{tuple(shape)} (a temporal kernel may only widen by the same on both sides)"
+        )
+    return torch.nn.functional.pad(kernel, (extra // 2, extra // 2))
 
 
 def load_model(

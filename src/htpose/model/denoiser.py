@@ -211,6 +211,9 @@ class Denoiser(nn.Module):
     # or no gradient would ever reach either).
     GROWN_PREFIXES = ("pose_context.",)
     GROWN_KEEP_INIT = ("pose_context.hidden.",)
+    # Temporal kernels ``(..., k)`` a checkpoint may hold shorter (a branch over fewer frames):
+    # padded with zeros on both sides, they compute what the short kernel did.
+    GROWN_CENTRED = ("pose_context.hidden.weight",)
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
