@@ -243,7 +243,7 @@ _RESULT_REACH = {"joints_3d": 1e4, "hypotheses": 1e4, "root": 1e4, "uncertainty"
 
 def _check_result_values(a: dict[str, np.ndarray], t: int, path: Path) -> None:
     """A lift result holds finite, bounded numbers and per-frame fields of its length: what
-    :func:`load_result`'s readers (render, export) can draw without overflow."""
+    ``htpose render`` can draw without overflow."""
     for key, reach in _RESULT_REACH.items():
         values = a[key]
         if not (np.isfinite(values).all() and np.abs(values).max(initial=0) <= reach):
