@@ -205,19 +205,21 @@ def load_result(path: str | Path) -> LiftResult:
         }
         info_raw = str(read_npz_array(archive, "info", path)) if "info" in archive.files else "{}"
     t = len(a["joints_3d"]) if a["joints_3d"].ndim else 0
+    a.setdefault("image_size", np.array([1000, 1000]))
     shapes = {
         "joints_3d": (t, NUM_JOINTS, 3), "uncertainty": (t, NUM_JOINTS), "root": (t, 3),
-        "keypoints_2d": (t, NUM_JOINTS, 2),
+        "keypoints_2d": (t, NUM_JOINTS, 2), "scores": (t, NUM_JOINTS),
+        "filled": (t, NUM_JOINTS),
     }  # fmt: skip
-    for key, shape in shapes.items():
-        if a[key].shape != shape:
+    for key, shape in shapes.items():  # scores and filled are optional
+        if key in a and a[key].shape != shape:
             raise DataError(f"{path}: {key!r} has shape {a[key].shape}, expected {shape}")
     hyps = a["hypotheses"]
     if hyps.ndim != 4 or hyps.shape[0] != t or hyps.shape[2:] != (NUM_JOINTS, 3) or t == 0:
         raise DataError(f"{path}: 'hypotheses' has shape {hyps.shape}")
     if a["fps"].size != 1 or not 0 < float(a["fps"]) <= 1e6:
         raise DataError(f"{path}: 'fps' must be one positive number")
-    _check_result_values(a, t, path)
+    _check_result_values(a, path)
     try:
         info = json.loads(info_raw)
     except (ValueError, RecursionError):  # foreign or hostile: the info is optional
@@ -231,7 +233,7 @@ def load_result(path: str | Path) -> LiftResult:
         a.get("scores", np.ones((t, NUM_JOINTS))).astype(np.float32),
         a.get("filled", np.zeros((t, NUM_JOINTS), bool)).astype(bool),
         float(a["fps"]),
-        tuple(int(v) for v in a.get("image_size", np.array([1000, 1000]))),
+        tuple(int(v) for v in a["image_size"]),
         info,
     )
 
@@ -241,19 +243,16 @@ _RESULT_REACH = {"joints_3d": 1e4, "hypotheses": 1e4, "root": 1e4, "uncertainty"
                  "keypoints_2d": 1e9}  # fmt: skip
 
 
-def _check_result_values(a: dict[str, np.ndarray], t: int, path: Path) -> None:
-    """A lift result holds finite, bounded numbers and per-frame fields of its length: what
-    ``htpose render`` can draw without overflow."""
+def _check_result_values(a: dict[str, np.ndarray], path: Path) -> None:
+    """A lift result holds finite, bounded numbers: what ``htpose render`` can draw without
+    overflow."""
     for key, reach in _RESULT_REACH.items():
         values = a[key]
         if not (np.isfinite(values).all() and np.abs(values).max(initial=0) <= reach):
             raise DataError(f"{path}: {key!r} holds non-finite or huge values (beyond {reach:g})")
     if (a["uncertainty"] < 0).any():
         raise DataError(f"{path}: 'uncertainty' holds negative values")
-    for key in ("scores", "filled"):
-        if key in a and a[key].shape != (t, NUM_JOINTS):
-            raise DataError(f"{path}: {key!r} has shape {a[key].shape}, expected {(t, NUM_JOINTS)}")
-    size = a.get("image_size", np.array([1000, 1000]))
+    size = a["image_size"]
     if size.shape != (2,) or not ((size > 0) & (size <= 100_000)).all():
         raise DataError(f"{path}: 'image_size' must be two positive numbers (width, height)")
 

@@ -458,7 +458,8 @@ class _TrainingRun:
 
     def init_from(self, path: Path) -> list[str]:
         """Start from another run's (or the bundled model's) weights: a fresh optimizer and
-        schedule; the parameters that model lacked are added (:func:`load_grown_weights`)."""
+        schedule; the parameters that model lacked are added, and a shorter temporal kernel
+        widened (:func:`load_grown_weights`)."""
         tensors, saved_cfg, _ = read_checkpoint(path)
         grown = {k: getattr(self.cfg.model, k) for k in self.cfg.model.GROWABLE}
         saved = replace(saved_cfg.model, **grown)
